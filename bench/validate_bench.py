@@ -1,0 +1,108 @@
+"""Events/s of check_event on a realistic mix, as a ratio to bare orjson.loads of the same bytes."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from schemas.examples import example_events
+from schemas.identity import resident_id_check_char
+from schemas.partners import load_registry
+from schemas.pipeline import check_event
+from schemas.pseudonym import Pseudonymiser
+
+# Roughly a day's shape: many enrolments and completions, fewer evaluations and certificates.
+MIX = {
+    "enrollment.created.v1": 30,
+    "enrollment.withdrawn.v1": 4,
+    "completion.recorded.v1": 25,
+    "evaluation.recorded.v1": 12,
+    "evaluation.recorded.v2": 8,
+    "evaluation.corrected.v1": 1,
+    "certificate.issued.v1": 15,
+    "certificate.revoked.v1": 1,
+    "control.totals.v1": 1,
+}
+TARGET_RATIO = 0.25
+
+
+def random_resident_id(rng: random.Random) -> str:
+    first17 = (
+        rng.choice(["330106", "330108", "330122", "330103", "410102"])
+        + f"{rng.randint(1960, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        + f"{rng.randint(0, 999):03d}"
+    )
+    return first17 + resident_id_check_char(first17)
+
+
+def workload(size: int, seed: int) -> list[tuple[bytes, str]]:
+    rng = random.Random(seed)
+    examples = example_events()
+    names = [f"org.skillsync.{short}" for short in MIX]
+    messages = []
+    for index, type_name in enumerate(rng.choices(names, weights=list(MIX.values()), k=size)):
+        event = examples[type_name]
+        event["id"] = f"evt-{index:09d}"
+        learner = event["data"].get("learner")
+        if learner:
+            learner["id_number"] = random_resident_id(rng)
+            learner["phone"] = f"13{rng.randint(0, 999_999_999):09d}"
+        partner = str(event["source"]).rsplit("/", 1)[-1]
+        messages.append((orjson.dumps(event), partner))
+    return messages
+
+
+def rate(run: Callable[[], None], count: int, repeats: int) -> float:
+    best = min(_timed(run) for _ in range(repeats))
+    return count / best
+
+
+def _timed(run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    messages = workload(args.events, seed=2024)
+    registry = load_registry()
+    pseudonymiser = Pseudonymiser({"bench": b"b" * 32}, "bench")
+    now = datetime(2024, 7, 1, tzinfo=UTC)
+
+    def parse_only() -> None:
+        for raw, _ in messages:
+            orjson.loads(raw)
+
+    def full_check() -> None:
+        for raw, partner in messages:
+            check_event(
+                raw, topic_partner=partner, registry=registry, pseudonymiser=pseudonymiser, now=now
+            )
+
+    full_check()  # warm caches and verify the whole mix is accepted
+    parsed = rate(parse_only, len(messages), args.repeats)
+    checked = rate(full_check, len(messages), args.repeats)
+    mean_bytes = sum(len(raw) for raw, _ in messages) / len(messages)
+    print(f"events: {len(messages)} (mean {mean_bytes:.0f} bytes), best of {args.repeats} runs")
+    print(f"orjson.loads:  {parsed:>10,.0f} events/s")
+    print(f"check_event:   {checked:>10,.0f} events/s")
+    print(f"ratio: {checked / parsed:.3f} (target >= {TARGET_RATIO})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

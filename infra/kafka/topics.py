@@ -1,0 +1,51 @@
+"""Create the per-partner events and rejects topics, stamped with the broker's append time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from infra.process import ServiceError
+
+TOPIC_CONFIG = {
+    # The nightly window is chosen by broker append time: producers' clocks never decide a day.
+    "message.timestamp.type": "LogAppendTime",
+    "retention.ms": str(30 * 24 * 3600 * 1000),
+    "max.message.bytes": "2097152",
+}
+
+
+def connect_admin(bootstrap: str, *, timeout: float = 60.0) -> KafkaAdminClient:
+    """An admin client, retried while the broker finishes starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="skillsync-infra",
+                                    request_timeout_ms=10_000)
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"Kafka at {bootstrap} is not answering: {exc}") from exc
+            time.sleep(0.5)
+
+
+def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3) -> list[str]:
+    """Create whichever of the topics are missing; return the ones created."""
+    admin = connect_admin(bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        missing = sorted(set(names) - existing)
+        if missing:
+            try:
+                admin.create_topics([
+                    NewTopic(name, num_partitions=partitions, replication_factor=1,
+                             topic_configs=TOPIC_CONFIG)
+                    for name in missing
+                ])
+            except TopicAlreadyExistsError:
+                pass  # a concurrent starter won the race; the topics are there either way
+        return missing
+    finally:
+        admin.close()

@@ -1,0 +1,49 @@
+"""Where the local services live and how they are reached: one typed settings object."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalServices(BaseSettings):
+    """Ports and folders of the embedded Kafka, PostgreSQL and Airflow.
+
+    Reading the environment is the only thing construction does; nothing starts until asked.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SKILLSYNC_", extra="ignore")
+
+    state_dir: Path = Field(default=REPO_ROOT / ".local")
+    # Jars are large and rarely change, so they live outside the work tree and survive `make clean`.
+    jar_cache_dir: Path = Field(default=Path.home() / ".cache" / "skillsync" / "kafka-jars")
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = Field(default=512, le=512)
+    kafka_partitions: int = 3
+    pg_port: int = 15432
+    airflow_port: int = 18080
+
+    @cached_property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @cached_property
+    def pg_dir(self) -> Path:
+        return self.state_dir / "postgres"
+
+    @cached_property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def database_url(self, database: str = "skillsync") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.pg_port}/{database}"

@@ -1,0 +1,87 @@
+"""Why an event was refused: stable reason codes, JSON paths and partner-facing messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+REASON_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "size.too_large": "The message is larger than the 1 MiB limit.",
+        "decode.not_utf8": "The bytes are not valid UTF-8.",
+        "decode.not_json": "The bytes are not a JSON document.",
+        "decode.non_finite_number": "NaN or Infinity appears; JSON has no such numbers.",
+        "decode.too_deep": "The document nests deeper than any event can.",
+        "decode.duplicate_key": "An object repeats a key.",
+        "decode.nul_character": "A string contains the NUL character (\\u0000).",
+        "decode.not_object": "The document is not a JSON object.",
+        "envelope.missing_field": "A required CloudEvents attribute is missing.",
+        "envelope.extra_field": "The envelope carries an attribute this contract does not define.",
+        "envelope.wrong_type": "An envelope attribute has the wrong JSON type.",
+        "envelope.bad_value": "An envelope attribute has a value outside the allowed set.",
+        "envelope.bad_format": "An envelope attribute does not have the required format.",
+        "envelope.out_of_range": "An envelope attribute is too long, too short or out of range.",
+        "envelope.bad_source": "`source` is not of the form /partners/<partner_id>.",
+        "type.unknown": "`type` names no event type of this contract.",
+        "type.unknown_version": "`type` names a known event family at a version not accepted.",
+        "schema.missing_field": "A required data field is missing.",
+        "schema.extra_field": "The data carries a field the type does not define.",
+        "schema.wrong_type": "A data field has the wrong JSON type.",
+        "schema.bad_value": "A data field has a value outside the allowed set.",
+        "schema.bad_format": "A data field does not have the required format.",
+        "schema.out_of_range": "A data field is too long, too short or out of range.",
+        "time.no_offset": "A timestamp has no UTC offset.",
+        "time.in_future": "A timestamp lies in the future beyond the allowed clock skew.",
+        "authorise.unknown_partner": "The topic belongs to no registered partner.",
+        "authorise.source_mismatch": "`source` names a partner other than the topic's owner.",
+        "authorise.type_not_allowed": "The partner's role may not publish this event type.",
+        "id_number.format": "The identity document number does not fit its id_type.",
+        "id_number.birth_date": "The birth date inside the resident ID number is not a real date.",
+        "id_number.checksum": "The resident ID number fails its GB 11643 check character.",
+        "occupation.unknown": "The occupation code is neither a 2022 code nor a mapped old one.",
+        "division.unknown": "The district code is not a Hangzhou division, current or retired.",
+        "certificate_number.format": "The certificate number does not fit its scheme's structure.",
+        "certificate_number.level_mismatch": "Position 16 of the number differs from the level.",
+        "certificate_number.year_mismatch": "Positions 14-15 differ from the issue year.",
+        "certificate.inconsistent": "Certificate type, scheme and level do not go together.",
+        "evaluation.empty_correction": "A correction changes no field.",
+        "control.unknown_family": "Control totals name an event family that does not exist.",
+        "control.mismatched_families": "Counts, digests and id lists name different families.",
+        "control.count_mismatch": "An id list's length differs from its count.",
+        "control.digest_mismatch": "An id list does not hash to its digest.",
+    }
+)
+
+WARNING_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "credit_code.checksum": "A unified social credit code fails its GB 32100 check "
+        "(some early pilot codes do): accepted, flagged for review.",
+        "occupation.legacy_code": "A pre-2022 occupation code was mapped to its 2022 code.",
+        "division.retired": "The district code is a retired Hangzhou division.",
+        "evaluation.result_inconsistent": "A pass with a score under 60, or a fail with both "
+        "scores at 60 or more.",
+    }
+)
+
+_STAGE_OF_PREFIX = {"size": "decode", "decode": "decode", "authorise": "authorise"}
+
+
+def stage_of(code: str) -> str:
+    """The pipeline stage that refuses with a reason code: decode, validate or authorise."""
+    return _STAGE_OF_PREFIX.get(code.partition(".")[0], "validate")
+
+
+class Rejection(Exception):
+    """A refused event: the consumer routes it to the rejects topic and moves on."""
+
+    def __init__(self, code: str, path: str, message: str) -> None:
+        if code not in REASON_CODES:
+            raise ValueError(f"unregistered reason code {code!r}")
+        super().__init__(f"{code} at {path}: {message}")
+        self.code = code
+        self.path = path
+        self.message = message
+        self.stage = stage_of(code)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "path": self.path, "message": self.message, "stage": self.stage}

@@ -1,0 +1,412 @@
+"""check_event: decode, validate, authorise and pseudonymise one message, or refuse it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+import orjson
+
+from schemas import events as ev
+from schemas.errors import Rejection
+from schemas.identity import (
+    IdentifierError,
+    canonical_identity,
+    credit_code_is_valid,
+    validate_certificate_number,
+)
+from schemas.partners import PartnerRegistry
+from schemas.pseudonym import Pseudonymiser, mask_id_number, mask_name, mask_phone
+from schemas.reference import current_occupation_code, divisions
+
+MAX_EVENT_BYTES = 1_048_576
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8))  # no daylight saving since 1991
+PASS_MARK = 60.0
+
+_NON_FINITE = re.compile(rb"\b(?:NaN|Infinity)\b")
+_QUOTE_THEN_SPACE = re.compile(rb'"[ \t\n\r]')
+_SOURCE_PREFIX = "/partners/"
+_MAX_NAME_IN_MESSAGE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEvent:
+    """An accepted event, ready to land: `data` holds no plaintext personal data."""
+
+    partner_id: str
+    event_id: str
+    family: str
+    type: str
+    version: int
+    occurred_at: datetime
+    subject: str | None
+    person: str | None
+    key_id: str | None
+    data: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Checks:
+    """What the data rules of one event need and produce."""
+
+    pseudonymiser: Pseudonymiser
+    latest_allowed: datetime
+    warnings: list[str] = field(default_factory=list)
+    person: str | None = None
+
+    def not_in_future(self, moment: datetime, path: str) -> None:
+        if moment > self.latest_allowed:
+            raise Rejection("time.in_future", path, "the timestamp is later than now plus skew")
+
+    def learner(self, learner: ev.Learner, out: dict[str, Any], path: str) -> None:
+        try:
+            id_type, id_number = canonical_identity(learner.id_type, learner.id_number)
+        except IdentifierError as exc:
+            message = f"{exc} (id_type {learner.id_type})"
+            raise Rejection(exc.code, f"{path}.id_number", message) from None
+        self.person = self.pseudonymiser.person(id_type, id_number)
+        out["learner"] = {
+            "id_type": id_type,
+            "person": self.person,
+            "key_id": self.pseudonymiser.key_id,
+            "id_masked": mask_id_number(id_number),
+            "name_masked": mask_name(learner.name),
+            "phone_masked": mask_phone(learner.phone) if learner.phone else None,
+        }
+
+    def occupation(self, code: str | None, out: dict[str, Any], path: str) -> None:
+        if code is None:
+            return
+        current = current_occupation_code(code)
+        if current is None:
+            raise Rejection(
+                "occupation.unknown",
+                f"{path}.occupation_code",
+                "use a code of the 2022 occupation classification listed in the contract",
+            )
+        if current != code:
+            self.warnings.append("occupation.legacy_code")
+            out["occupation_code"] = current
+            out["occupation_code_reported"] = code
+
+    def division(self, code: str, path: str) -> None:
+        division = divisions().get(code)
+        if division is None:
+            raise Rejection(
+                "division.unknown", path, "use a Hangzhou division code (e.g. 330106 for Xihu)"
+            )
+        if division.retired:
+            self.warnings.append("division.retired")
+
+    def credit_code(self, organisation: ev.Organisation) -> None:
+        if not credit_code_is_valid(organisation.credit_code):
+            self.warnings.append("credit_code.checksum")
+
+
+def _enrollment_created(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    checks.learner(data.learner, out, "$.data.learner")
+    checks.occupation(data.course.occupation_code, out["course"], "$.data.course")
+    checks.credit_code(data.institution)
+    checks.division(data.district_code, "$.data.district_code")
+
+
+def _learner_only(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    checks.learner(data.learner, out, "$.data.learner")
+
+
+def _evaluation_recorded(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    checks.learner(data.learner, out, "$.data.learner")
+    checks.occupation(data.occupation_code, out, "$.data")
+    checks.credit_code(data.organisation)
+    checks.division(data.district_code, "$.data.district_code")
+    passed_both = min(data.theory_score, data.practical_score) >= PASS_MARK
+    if passed_both != (data.result == "pass"):
+        checks.warnings.append("evaluation.result_inconsistent")
+
+
+def _evaluation_corrected(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    checks.learner(data.learner, out, "$.data.learner")
+    corrected = (
+        data.occupation_code,
+        data.level,
+        data.theory_score,
+        data.practical_score,
+        data.result,
+    )
+    if all(value is None for value in corrected):
+        raise Rejection(
+            "evaluation.empty_correction",
+            "$.data",
+            "send at least one of occupation_code, level, theory_score, practical_score, result",
+        )
+    checks.occupation(data.occupation_code, out, "$.data")
+
+
+def _certificate_issued(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    checks.learner(data.learner, out, "$.data.learner")
+    if data.certificate_type == "skill_level":
+        if data.scheme == "special_ability" or data.level is None or data.occupation_code is None:
+            raise Rejection(
+                "certificate.inconsistent",
+                "$.data",
+                "a skill_level certificate needs a level, an occupation_code and the "
+                "skill_level_2020 or vocational_qualification scheme",
+            )
+    elif data.scheme != "special_ability" or data.level is not None:
+        raise Rejection(
+            "certificate.inconsistent",
+            "$.data",
+            "a special_ability certificate has the special_ability scheme and no level",
+        )
+    if data.paired_certificate_number == data.certificate_number:
+        raise Rejection(
+            "certificate.inconsistent",
+            "$.data.paired_certificate_number",
+            "the paired certificate must be a different certificate",
+        )
+    issue_year = data.issued_at.astimezone(CHINA_STANDARD_TIME).year
+    try:
+        validate_certificate_number(data.certificate_number, data.scheme, data.level, issue_year)
+    except IdentifierError as exc:
+        raise Rejection(exc.code, "$.data.certificate_number", str(exc)) from None
+    checks.occupation(data.occupation_code, out, "$.data")
+    checks.credit_code(data.organisation)
+
+
+def _control_totals(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    for family in data.counts:
+        if family not in ev.FAMILIES:
+            raise Rejection(
+                "control.unknown_family",
+                "$.data.counts",
+                f"{family[:_MAX_NAME_IN_MESSAGE]!r} is no event family; use e.g. "
+                "'enrollment.created'",
+            )
+    if data.digests.keys() != data.counts.keys():
+        raise Rejection(
+            "control.mismatched_families",
+            "$.data.digests",
+            "give a digest for exactly the families that have a count",
+        )
+    if data.event_ids is None:
+        return
+    if data.event_ids.keys() != data.counts.keys():
+        raise Rejection(
+            "control.mismatched_families",
+            "$.data.event_ids",
+            "list ids for exactly the families that have a count",
+        )
+    for family, ids in data.event_ids.items():
+        path = f"$.data.event_ids.{family}"
+        if len(ids) != data.counts[family] or len(set(ids)) != len(ids):
+            raise Rejection(
+                "control.count_mismatch", path, "list each event id once, as many as counted"
+            )
+        if ev.totals_digest(ids) != data.digests[family]:
+            raise Rejection(
+                "control.digest_mismatch",
+                f"$.data.digests.{family}",
+                "the digest is SHA-256 hex of the sorted ids joined by newlines",
+            )
+
+
+_DATA_RULES = {
+    "enrollment.created": _enrollment_created,
+    "enrollment.withdrawn": _learner_only,
+    "completion.recorded": _learner_only,
+    "evaluation.recorded": _evaluation_recorded,
+    "evaluation.corrected": _evaluation_corrected,
+    "certificate.issued": _certificate_issued,
+    "certificate.revoked": _learner_only,
+    "control.totals": _control_totals,
+}
+
+
+def check_event(
+    raw: bytes,
+    *,
+    topic_partner: str,
+    registry: PartnerRegistry,
+    pseudonymiser: Pseudonymiser,
+    now: datetime | None = None,
+    max_future_skew: timedelta = timedelta(minutes=10),
+) -> CheckedEvent:
+    """The accepted, pseudonymised event, or Rejection saying why not (never anything else)."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise Rejection(
+            "size.too_large", "$", f"the message has {len(raw)} bytes; the limit is 1 MiB"
+        )
+    document = _decode(raw)
+    event_type = _event_type(document)
+    partner_id = _authorise(document, event_type, topic_partner, registry)
+    try:
+        envelope = msgspec.convert(document, event_type.envelope)
+    except msgspec.ValidationError as exc:
+        raise _schema_rejection(str(exc)) from None
+    _refuse_duplicate_keys(raw, document)
+    if b"\\u0000" in raw:
+        _refuse_nul(document, "$")
+
+    latest_allowed = (now or datetime.now(UTC)) + max_future_skew
+    checks = _Checks(pseudonymiser, latest_allowed)
+    checks.not_in_future(envelope.time, "$.time")
+    data = envelope.data
+    occurred_at = envelope.time
+    if event_type.occurred_at_field is not None:
+        occurred_at = getattr(data, event_type.occurred_at_field)
+        checks.not_in_future(occurred_at, f"$.data.{event_type.occurred_at_field}")
+    out: dict[str, Any] = document["data"]
+    _DATA_RULES[event_type.family](data, out, checks)
+    return CheckedEvent(
+        partner_id=partner_id,
+        event_id=envelope.id,
+        family=event_type.family,
+        type=event_type.name,
+        version=event_type.version,
+        occurred_at=occurred_at,
+        subject=envelope.subject,
+        person=checks.person,
+        key_id=pseudonymiser.key_id if checks.person else None,
+        data=out,
+        warnings=tuple(checks.warnings),
+    )
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+        if "UTF-8" in reason or "surrogate" in reason:
+            code = "decode.not_utf8"
+        elif "depth limit" in reason:
+            code = "decode.too_deep"
+        elif "infinity" in reason or _NON_FINITE.search(raw):
+            code = "decode.non_finite_number"
+        else:
+            code = "decode.not_json"
+        raise Rejection(code, "$", f"send one UTF-8 JSON object ({reason})") from None
+    if not isinstance(document, dict):
+        raise Rejection("decode.not_object", "$", "send one JSON object (a CloudEvent)")
+    return document
+
+
+def _event_type(document: dict[str, Any]) -> ev.EventType:
+    name = document.get("type")
+    if name is None:
+        raise Rejection("envelope.missing_field", "$.type", "set `type` to a documented type")
+    if not isinstance(name, str):
+        raise Rejection("envelope.wrong_type", "$.type", "`type` must be a string")
+    event_type = ev.EVENT_TYPES.get(name)
+    if event_type is not None:
+        return event_type
+    family = name.removeprefix(ev.TYPE_PREFIX).rpartition(".v")[0]
+    if name.startswith(ev.TYPE_PREFIX) and family in ev.FAMILIES:
+        versions = sorted(t.name for t in ev.EVENT_TYPES.values() if t.family == family)
+        raise Rejection("type.unknown_version", "$.type", f"accepted versions: {versions}")
+    raise Rejection(
+        "type.unknown", "$.type", f"use one of the documented types, e.g. {ev.TYPE_PREFIX}..."
+    )
+
+
+def _authorise(
+    document: dict[str, Any],
+    event_type: ev.EventType,
+    topic_partner: str,
+    registry: PartnerRegistry,
+) -> str:
+    partner = registry.get(topic_partner)
+    if partner is None:
+        raise Rejection(
+            "authorise.unknown_partner", "$", "register the partner before it publishes"
+        )
+    source = document.get("source")
+    if source is None:
+        raise Rejection("envelope.missing_field", "$.source", "set `source` to /partners/<id>")
+    if not isinstance(source, str):
+        raise Rejection("envelope.wrong_type", "$.source", "`source` must be a string")
+    if not source.startswith(_SOURCE_PREFIX):
+        raise Rejection("envelope.bad_source", "$.source", "set `source` to /partners/<id>")
+    if source[len(_SOURCE_PREFIX) :] != partner.partner_id:
+        raise Rejection(
+            "authorise.source_mismatch",
+            "$.source",
+            f"publish to your own topic with source /partners/{partner.partner_id}",
+        )
+    if not partner.may_publish(event_type.family):
+        raise Rejection(
+            "authorise.type_not_allowed",
+            "$.type",
+            f"role {partner.role} may publish only {sorted(partner.allowed_types)}",
+        )
+    return partner.partner_id
+
+
+def _schema_rejection(error: str) -> Rejection:
+    detail, at, where = error.rpartition(" - at `")
+    path = where.rstrip("`") if at else "$"
+    if not at:
+        detail = error
+    area = "schema" if path.startswith("$.data") else "envelope"
+    if detail.startswith(("Object missing required field `", "Object contains unknown field `")):
+        name = detail.split("`")[1][:_MAX_NAME_IN_MESSAGE]
+        path = f"{path}.{name}"
+        missing = detail.startswith("Object missing")
+        code = f"{area}.missing_field" if missing else f"{area}.extra_field"
+        return Rejection(code, path, "add the field" if missing else "remove the field")
+    if "timezone component" in detail:
+        return Rejection("time.no_offset", path, "give the timestamp a UTC offset, e.g. +08:00")
+    if detail.startswith("Invalid enum value") or detail.startswith("Invalid value"):
+        # The offending value is not echoed: it might be personal data.
+        return Rejection(f"{area}.bad_value", path, "use one of the documented values")
+    if "matching regex" in detail or detail.startswith("Invalid"):
+        return Rejection(f"{area}.bad_format", path, detail)
+    if detail.startswith("Expected `") and ", got `" in detail:
+        return Rejection(f"{area}.wrong_type", path, detail)
+    return Rejection(f"{area}.out_of_range", path, detail)
+
+
+def _refuse_duplicate_keys(raw: bytes, document: dict[str, Any]) -> None:
+    # Compact JSON re-encodes to the very same bytes when no key repeats: the common case.
+    if orjson.dumps(document) == raw:
+        return
+    # With no escaped quote and no whitespace after a quote, every `":` in the bytes ends a
+    # key, so fewer keys parsed than `":` written means a key was repeated.
+    if b'\\"' not in raw and b"\\u0022" not in raw and not _QUOTE_THEN_SPACE.search(raw):
+        if raw.count(b'":') == orjson.dumps(document).count(b'":'):
+            return
+    else:
+        try:
+            json.loads(raw, object_pairs_hook=_pairs_without_duplicates)
+            return
+        except RecursionError:
+            raise Rejection("decode.too_deep", "$", "flatten the document") from None
+        except Rejection:
+            raise
+    raise Rejection("decode.duplicate_key", "$", "send every key once per object")
+
+
+def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise Rejection("decode.duplicate_key", "$", "send every key once per object")
+    return result
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Rejection("decode.nul_character", path, "remove the NUL character (\\u0000)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise Rejection("decode.nul_character", path, "remove the NUL character")
+            _refuse_nul(item, f"{path}.{key[:_MAX_NAME_IN_MESSAGE]}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{index}]")

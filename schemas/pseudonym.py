@@ -1,0 +1,123 @@
+"""Keyed pseudonyms (HMAC-SHA256 under a versioned key) and masked display forms."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from pathlib import Path
+
+MIN_KEY_BYTES = 32
+
+
+class SecretBytes:
+    """Key material that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretBytes('**********')"
+
+    __str__ = __repr__
+
+
+class KeyFileError(ValueError):
+    """The pseudonym key file is unusable: a configuration error, fix it and restart."""
+
+
+class Pseudonymiser:
+    """Turns identity documents into stable pseudonyms; the active key signs new ones."""
+
+    def __init__(self, keys: Mapping[str, SecretBytes | bytes], active_key_id: str) -> None:
+        self._keys = {
+            key_id: key.get_secret_value() if isinstance(key, SecretBytes) else bytes(key)
+            for key_id, key in keys.items()
+        }
+        if active_key_id not in self._keys:
+            raise ValueError(f"active key {active_key_id!r} is not among the keys given")
+        for key_id, key in self._keys.items():
+            if len(key) < MIN_KEY_BYTES:
+                raise ValueError(f"key {key_id!r} is shorter than {MIN_KEY_BYTES} bytes")
+        self.key_id = active_key_id
+        self._active = self._keys[active_key_id]
+
+    def person(self, id_type: str, id_number: str) -> str:
+        """Hex HMAC of "id_type:ID" (upper-cased, trimmed) under the active key."""
+        message = f"{id_type}:{id_number.strip().upper()}".encode()
+        return hmac.digest(self._active, message, "sha256").hex()
+
+    def person_under(self, key_id: str, id_type: str, id_number: str) -> str:
+        """The pseudonym under an older key: lets a key rotation map old pseudonyms to new."""
+        message = f"{id_type}:{id_number.strip().upper()}".encode()
+        return hmac.digest(self._keys[key_id], message, "sha256").hex()
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser(active={self.key_id!r}, keys={list(self._keys)!r})"
+
+
+def load_key_file(path: str | Path) -> Pseudonymiser:
+    """Read "key_id:hexkey" lines ('#' comments allowed); the last key listed is the active one.
+
+    Rotation appends a line, so older keys stay available to `person_under`.
+    """
+    keys: dict[str, SecretBytes] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read pseudonym key file {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key_id, sep, hex_key = line.partition(":")
+        try:
+            if not sep or not key_id:
+                raise ValueError
+            keys[key_id.strip()] = SecretBytes(bytes.fromhex(hex_key.strip()))
+        except ValueError:
+            # The line is not echoed: it holds key material.
+            raise KeyFileError(f"{path}, line {number}: expected key_id:hexkey") from None
+    if not keys:
+        raise KeyFileError(f"{path} holds no key")
+    try:
+        return Pseudonymiser(keys, active_key_id=list(keys)[-1])
+    except ValueError as exc:
+        raise KeyFileError(f"{path}: {exc}") from None
+
+
+def mask_id_number(s: str) -> str:
+    """First 4 and last 2 characters kept, e.g. "3301************3X" for 18 characters.
+
+    Fewer kept characters than the common 4+4 form: the sequence digits would narrow a
+    brute-force search of the hidden birth date to a handful of candidates.
+    """
+    if len(s) <= 6:
+        return "*" * len(s)
+    return s[:4] + "*" * (len(s) - 6) + s[-2:]
+
+
+def mask_name(s: str) -> str:
+    """First character kept (the surname, for most Chinese names), the rest starred."""
+    s = s.strip()
+    if not s:
+        return ""
+    return s[0] + "*" * max(len(s) - 1, 1)
+
+
+def mask_phone(s: str) -> str:
+    """Mainland mobile numbers as "138****1234"; other numbers keep their last 2 digits."""
+    digits = s.strip()
+    if len(digits) == 11 and digits.startswith("1") and digits.isdigit():
+        return digits[:3] + "****" + digits[-4:]
+    if len(digits) <= 2:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 2) + digits[-2:]

@@ -1,0 +1,136 @@
+"""Session fixtures: real Kafka and PostgreSQL for the tests, on ports of their own."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infra import airflow as local_airflow
+from infra import postgres as local_postgres
+from infra.kafka import service as local_kafka
+from infra.kafka.topics import ensure_topics
+from infra.local import REPO_ROOT, LocalServices
+
+# Tests run their own services beside a developer's demo, so neither disturbs the other.
+TEST_SERVICES = LocalServices(
+    state_dir=REPO_ROOT / ".local" / "test", kafka_port=19192, kafka_controller_port=19193,
+    pg_port=15532, airflow_port=18180,
+)
+_EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+_EXTERNAL_DB = os.environ.get("SKILLSYNC_DATABASE_URL")
+TEMPLATE_DB = "skillsync_template"
+
+# Airflow reads its configuration when first imported: point it at the test services now.
+os.environ.update({k: v for k, v in local_airflow.environment(TEST_SERVICES, base={}).items()
+                   if k.startswith("AIRFLOW")})
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap: str
+    admin_url: str  # libpq URL of a maintenance database on the server
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    started: list[str] = []
+    TEST_SERVICES.state_dir.mkdir(parents=True, exist_ok=True)
+    # Two test sessions starting at once must not both spawn a broker.
+    with open(TEST_SERVICES.state_dir / ".start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _EXTERNAL_DB:
+            if local_postgres.status(TEST_SERVICES) != "running":
+                started.append("postgres")
+            local_postgres.start(TEST_SERVICES)
+        if not _EXTERNAL_KAFKA:
+            if local_kafka.status(TEST_SERVICES) == "stopped":
+                started.append("kafka")
+            local_kafka.start(TEST_SERVICES)
+    admin_url = _EXTERNAL_DB or TEST_SERVICES.database_url("postgres")
+    yield Services(_EXTERNAL_KAFKA or TEST_SERVICES.kafka_bootstrap,
+                   admin_url.replace("+psycopg", ""))
+    # Leave running what was running before; stop what this session started, unless asked
+    # to keep them for the next session.
+    if os.environ.get("SKILLSYNC_TEST_KEEP_SERVICES"):
+        return
+    if "kafka" in started:
+        local_kafka.stop(TEST_SERVICES)
+    if "postgres" in started:
+        local_postgres.stop(TEST_SERVICES)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(services: Services) -> str:
+    return services.kafka_bootstrap
+
+
+def _db_url(admin_url: str, name: str) -> str:
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(services: Services) -> str:
+    """A database migrated once per session; each test gets a copy of it."""
+    from warehouse.migrate import upgrade
+
+    with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    upgrade(_db_url(services.admin_url, TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+def database_url(services: Services, migrated_template: str) -> Iterator[str]:
+    """A fresh, migrated database for one test (libpq URL)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
+    yield _db_url(services.admin_url, name)
+    with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def new_partners(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
+    """Make partners of the given roles with topics no other test uses.
+
+    Returns {role-or-name: partner_id}; the registry the test needs is `registry_for(ids)`.
+    """
+
+    def make(*roles: str) -> dict[str, str]:
+        from schemas.topics import events_topic, rejects_topic
+
+        made = {role: f"t{uuid.uuid4().hex[:10]}" for role in roles}
+        ensure_topics(kafka_bootstrap, [t for p in made.values()
+                                        for t in (events_topic(p), rejects_topic(p))])
+        return made
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def pseudonymiser():
+    from schemas.pseudonym import Pseudonymiser
+
+    return Pseudonymiser({"t1": secrets.token_bytes(32)}, active_key_id="t1")
+
+
+@pytest.fixture(scope="session")
+def airflow_db(services: Services) -> Iterator[Path]:
+    """Airflow's metadata schema in the test PostgreSQL, migrated once."""
+    local_airflow.migrate(TEST_SERVICES)
+    yield TEST_SERVICES.airflow_home
+    # Close Airflow's pooled connections before the session stops the server under them.
+    from airflow import settings as airflow_settings
+
+    airflow_settings.dispose_orm()

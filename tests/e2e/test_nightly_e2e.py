@@ -1,0 +1,67 @@
+"""End to end: partner events through Kafka, the consumer and the nightly DAG into the warehouse."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from consumers.service import IngestService
+from consumers.settings import ConsumerSettings
+from schemas.topics import events_topic
+from tests.support.events import encode, enrollment, registry_with
+from tests.support.kafka import publish
+from warehouse.days import SHANGHAI
+
+pytestmark = pytest.mark.e2e
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "nightly_sync.py"
+
+
+def _load_dag():
+    spec = importlib.util.spec_from_file_location("nightly_sync_under_test", DAG_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.nightly_sync()
+
+
+def _warehouse_rows(database_url: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT partner_id, enrollment_id, person, business_day FROM warehouse.fact_enrollment"
+            " ORDER BY 1, 2").fetchall()
+
+
+def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
+        kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch):
+    partners = new_partners("training_platform", "technician_college")
+    published = 0
+    for pid in partners.values():
+        published += publish(kafka_bootstrap, events_topic(pid),
+                             [encode(enrollment(pid, n)) for n in range(150)])
+    pattern = "^skills\\.events\\.(" + "|".join(partners.values()) + ")$"
+    group = f"e2e-{partners['training_platform']}"
+    settings = ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
+                                group_id=group, topic_pattern=pattern, linger_ms=50)
+    registry = registry_with({pid: role for role, pid in partners.items()})
+    IngestService(settings, registry=registry, pseudonymiser=pseudonymiser).run(
+        until_caught_up=True)
+    monkeypatch.setenv("SKILLSYNC_DATABASE_URL", database_url)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("SKILLSYNC_CONSUMER_GROUP", group)
+    monkeypatch.setenv("SKILLSYNC_TOPIC_PATTERN", pattern)
+    today = datetime.now(SHANGHAI).date()
+    dag = _load_dag()
+
+    first = dag.test(logical_date=datetime.now(SHANGHAI),
+                     run_conf={"business_day": today.isoformat()})
+    after_first = _warehouse_rows(database_url)
+    second = dag.test(logical_date=datetime.now(SHANGHAI),
+                      run_conf={"business_day": today.isoformat()})
+
+    assert str(first.state) == "success" and str(second.state) == "success"
+    assert len(after_first) == published == 300
+    assert _warehouse_rows(database_url) == after_first

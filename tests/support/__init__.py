@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: events for throwaway partners, publishing, reading back."""

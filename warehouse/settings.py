@@ -1,0 +1,27 @@
+"""Settings of the nightly side (Airflow tasks and warehouse commands): one typed object."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import EVENTS_TOPIC_PATTERN
+
+LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:15432/skillsync"
+LOCAL_KAFKA = "127.0.0.1:19092"
+
+
+class NightlySettings(BaseSettings):
+    """Where the staging and warehouse database and the broker are."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: SecretStr = Field(
+        default=SecretStr(LOCAL_DATABASE_URL), validation_alias="SKILLSYNC_DATABASE_URL"
+    )
+    kafka_bootstrap_servers: str = Field(default=LOCAL_KAFKA,
+                                         validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    consumer_group: str = Field(default="skillsync-ingest",
+                                validation_alias="SKILLSYNC_CONSUMER_GROUP")
+    topic_pattern: str = Field(default=EVENTS_TOPIC_PATTERN,
+                               validation_alias="SKILLSYNC_TOPIC_PATTERN")
