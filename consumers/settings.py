@@ -46,6 +46,16 @@ class ConsumerSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _libpq_form(cls, value: SecretStr) -> SecretStr:
+        # The nightly side shares the variable in SQLAlchemy form; psycopg wants plain libpq.
+        url = value.get_secret_value()
+        scheme, sep, rest = url.partition("://")
+        if sep and scheme.startswith("postgresql+"):
+            return SecretStr(f"postgresql://{rest}")
+        return value
+
     @field_validator("bootstrap_servers")
     @classmethod
     def _bootstrap_has_ports(cls, value: str) -> str:

@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop what `up` started")
     sub.add_parser("status", help="what is running")
     sub.add_parser("env", help="print the environment the project's commands use")
+    demo = sub.add_parser("demo", help="a simulated night through the whole pipeline")
+    demo.add_argument("--events", type=int, default=5000)
+    demo.add_argument("--seed", type=int, default=7)
     af = sub.add_parser("airflow", help="run an airflow command with the project's environment")
     af.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             env = airflow.environment(cfg, base={})
             for key in sorted(env):
                 print(f"export {key}={env[key]}")
+        elif args.command == "demo":
+            from infra.demo import run
+
+            return run(args.events, args.seed)
         elif args.command == "airflow":
             return airflow.run(cfg, args.args, check=False)
     except ServiceError as exc:

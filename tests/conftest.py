@@ -33,6 +33,20 @@ os.environ.update({k: v for k, v in local_airflow.environment(TEST_SERVICES, bas
                    if k.startswith("AIRFLOW")})
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-faults", action="store_true",
+                     help="also run the long fault-injection scenarios (make faults)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-faults"):
+        return
+    skip = pytest.mark.skip(reason="long fault scenario: run with make faults")
+    for item in items:
+        if "fault" in item.keywords:
+            item.add_marker(skip)
+
+
 @dataclass(frozen=True)
 class Services:
     kafka_bootstrap: str

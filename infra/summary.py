@@ -1,0 +1,59 @@
+"""The demo's closing summary: what landed and what the warehouse holds, against ground truth."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import psycopg
+
+
+def _check(ok: bool) -> str:
+    return "ok" if ok else "MISMATCH"
+
+
+def print_summary(database_url: str, business_day: date, manifest: dict[str, Any]) -> bool:
+    """Print the summary; True when every count equals the simulator's ground truth."""
+    url = database_url.replace("+psycopg", "")
+    with psycopg.connect(url) as conn:
+        staged = Counter({(p, f): n for p, f, n in conn.execute(
+            "SELECT partner_id, family, count(*) FROM staging.events "
+            "WHERE append_day = %s GROUP BY 1, 2", (business_day,))})
+        rejected = Counter(dict(conn.execute(
+            "SELECT reason_code, count(*) FROM staging.rejected WHERE append_day = %s "
+            "GROUP BY 1", (business_day,)).fetchall()))
+        redelivered = conn.execute(
+            "SELECT count(*) FROM staging.redeliveries WHERE append_day = %s",
+            (business_day,)).fetchone()[0]
+        facts = {table: conn.execute(
+            f"SELECT count(*) FROM warehouse.{table}").fetchone()[0]  # noqa: S608
+            for (table,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'warehouse' AND table_name LIKE 'fact%' ORDER BY 1")}
+    expected_landed = Counter({(p, f): n for p, by_family in manifest["landed"].items()
+                               for f, n in by_family.items()})
+    expected_rejected = Counter(r["reason"] for r in manifest["rejected"])
+    all_ok = True
+
+    print(f"\n=== skillsync nightly summary for business day {business_day} ===")
+    print(f"{'partner':<12} {'landed':>8} {'expected':>9}")
+    for partner in sorted({p for p, _ in expected_landed | staged}):
+        got = sum(n for (p, _), n in staged.items() if p == partner)
+        want = sum(n for (p, _), n in expected_landed.items() if p == partner)
+        all_ok &= got == want
+        print(f"{partner:<12} {got:>8} {want:>9}  {_check(got == want)}")
+    total_got, total_want = sum(staged.values()), sum(expected_landed.values())
+    print(f"{'total':<12} {total_got:>8} {total_want:>9}  {_check(total_got == total_want)}")
+    print(f"\nrejected {sum(rejected.values())} (expected {sum(expected_rejected.values())}):")
+    for reason in sorted(set(rejected) | set(expected_rejected)):
+        ok = rejected[reason] == expected_rejected[reason]
+        all_ok &= ok
+        print(f"  {reason:<32} {rejected[reason]:>5} {expected_rejected[reason]:>5}  {_check(ok)}")
+    duplicates = len(manifest.get("duplicates", []))
+    print(f"\nre-sent events landed once: {redelivered} (expected {duplicates})"
+          f"  {_check(redelivered == duplicates)}")
+    all_ok &= redelivered == duplicates
+    print("\nwarehouse facts: " + ", ".join(f"{t}={n}" for t, n in facts.items()))
+    print(f"\nresult: {'every count matches the ground truth' if all_ok else 'MISMATCHES above'}")
+    return all_ok
