@@ -65,7 +65,8 @@ def _schema_current(cfg: LocalServices, marker: Path) -> bool:
     url = environment(cfg)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg", "")
     try:
         with psycopg.connect(url, connect_timeout=5) as conn:
-            return conn.execute("SELECT to_regclass('public.dag_run') IS NOT NULL").fetchone()[0]
+            row = conn.execute("SELECT to_regclass('public.dag_run') IS NOT NULL").fetchone()
+            return bool(row and row[0])
     except psycopg.Error:
         return False
 
@@ -79,5 +80,6 @@ def migrate(cfg: LocalServices) -> None:
     done = subprocess.run(airflow_argv(["db", "migrate"]), env=environment(cfg),
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise ServiceError(f"airflow db migrate failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        raise ServiceError(
+            f"airflow db migrate failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     marker.write_text(AIRFLOW_VERSION)

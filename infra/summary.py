@@ -9,6 +9,11 @@ from typing import Any
 import psycopg
 
 
+def _scalar(conn: psycopg.Connection, sql: str, params: tuple[object, ...] = ()) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
 def _check(ok: bool) -> str:
     return "ok" if ok else "MISMATCH"
 
@@ -20,15 +25,13 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
         staged = Counter({(p, f): n for p, f, n in conn.execute(
             "SELECT partner_id, family, count(*) FROM staging.events "
             "WHERE append_day = %s GROUP BY 1, 2", (business_day,))})
-        rejected = Counter(dict(conn.execute(
+        rejected: Counter[str] = Counter(dict(conn.execute(
             "SELECT reason_code, count(*) FROM staging.rejected WHERE append_day = %s "
             "GROUP BY 1", (business_day,)).fetchall()))
-        redelivered = conn.execute(
-            "SELECT count(*) FROM staging.redeliveries WHERE append_day = %s",
-            (business_day,)).fetchone()[0]
-        facts = {table: conn.execute(
-            f"SELECT count(*) FROM warehouse.{table}").fetchone()[0]  # noqa: S608
-            for (table,) in conn.execute(
+        redelivered = _scalar(conn, "SELECT count(*) FROM staging.redeliveries "
+                                    "WHERE append_day = %s", (business_day,))
+        facts = {table: _scalar(conn, f"SELECT count(*) FROM warehouse.{table}")
+                 for (table,) in conn.execute(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = 'warehouse' AND table_name LIKE 'fact%' ORDER BY 1")}
     expected_landed = Counter({(p, f): n for p, by_family in manifest["landed"].items()

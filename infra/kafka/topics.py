@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -38,14 +39,13 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3) 
         existing = set(admin.list_topics())
         missing = sorted(set(names) - existing)
         if missing:
-            try:
+            # A concurrent starter may win the race; the topics are there either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([
                     NewTopic(name, num_partitions=partitions, replication_factor=1,
                              topic_configs=TOPIC_CONFIG)
                     for name in missing
                 ])
-            except TopicAlreadyExistsError:
-                pass  # a concurrent starter won the race; the topics are there either way
         return missing
     finally:
         admin.close()
