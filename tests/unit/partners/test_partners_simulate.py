@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
+import partners
 from partners.city import LEVEL_TARGETS, occupation_targets
 from partners.faults import Faults
 from partners.simulate import simulate
@@ -15,6 +20,7 @@ from schemas.events import totals_digest
 from schemas.identity import credit_code_is_valid, validate_resident_id
 from schemas.reference import divisions
 
+REPO_ROOT = Path(partners.__file__).resolve().parent.parent
 ALL_FAULTS = Faults(
     duplicate_rate=0.01, late_rate=0.01, out_of_order_rate=0.01, cross_platform_enrollments=3,
     malformed=3, schema_violations=6, bad_checksums=3, foreign_source=3, forbidden_types=2,
@@ -34,6 +40,27 @@ def test_same_seed_gives_byte_identical_messages_and_manifest(registry, day):
     second = simulate(day, 3_000, seed=5, faults=ALL_FAULTS, days=2, registry=registry)
     assert list(first.messages) == list(second.messages)
     assert first.manifest_json() == second.manifest_json()
+
+
+def test_output_does_not_depend_on_the_interpreters_hash_seed():
+    script = (
+        "import hashlib, datetime\n"
+        "from partners.simulate import simulate\n"
+        "from partners.faults import Faults\n"
+        "s = simulate(datetime.date(2025, 3, 10), 2000, 3, Faults(duplicate_rate=0.01, missing=2,"
+        " cross_platform_enrollments=2, shared_certificate_numbers=1), days=2)\n"
+        "h = hashlib.sha256(s.manifest_json())\n"
+        "for m in s.messages: h.update(m.key + m.value)\n"
+        "print(h.hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout
+        for hash_seed in ("1", "2")
+    }  # fmt: skip
+    assert len(digests) == 1
 
 
 def test_messages_render_identically_on_every_pass(registry, day):

@@ -1,0 +1,1 @@
+"""The publishing kit partners use, and a seeded simulator of the city's partners."""
