@@ -9,10 +9,12 @@ import sys
 import warnings
 
 from infra import airflow, postgres
+from infra.kafka import security as kafka_security
 from infra.kafka import service as kafka
 from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
 from infra.process import ServiceError
+from schemas.partners import load_registry
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
@@ -47,7 +49,6 @@ def ensure_pseudonym_key(cfg: LocalServices) -> None:
 
 
 def partner_topics() -> list[str]:
-    from schemas.partners import load_registry
     from schemas.topics import events_topic, rejects_topic
 
     names = []
@@ -66,7 +67,16 @@ def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
     if not _external_kafka():
         kafka.start(cfg)
         print(f"kafka     up   {cfg.kafka_bootstrap}")
-    created = ensure_topics(bootstrap(cfg), partner_topics(), partitions=cfg.kafka_partitions)
+    if cfg.kafka_security and not _external_kafka():
+        created = ensure_topics(kafka_security.admin_bootstrap(cfg), partner_topics(),
+                                partitions=cfg.kafka_partitions,
+                                **kafka_security.admin_options(cfg))
+        provisioned = kafka_security.provision(cfg, load_registry())
+        print(f"security  principals issued {len(provisioned.issued)}, revoked "
+              f"{len(provisioned.revoked)}; ACLs created {provisioned.acls_created}, deleted "
+              f"{provisioned.acls_deleted}; secrets in {cfg.kafka_secrets_dir}")
+    else:
+        created = ensure_topics(bootstrap(cfg), partner_topics(), partitions=cfg.kafka_partitions)
     if created:
         print(f"topics    created {len(created)}")
     ensure_pseudonym_key(cfg)

@@ -26,6 +26,14 @@ class LocalServices(BaseSettings):
     kafka_controller_port: int = 19093
     kafka_heap_mb: int = Field(default=512, le=512)
     kafka_partitions: int = 3
+    # Off: one PLAINTEXT listener on kafka_port, no authorizer (tests and the demo).
+    # On: SCRAM on kafka_port, SCRAM over TLS on kafka_tls_port, mutual TLS for the broker
+    # and the operator on kafka_internal_port, ACLs only (see docs/security.md).
+    kafka_security: bool = False
+    kafka_tls_port: int = 19094
+    kafka_internal_port: int = 19095
+    # With security on, an unauthenticated listener exists only if this names its port.
+    kafka_plaintext_port: int | None = None
     pg_port: int = 15432
     airflow_port: int = 18080
 
@@ -40,6 +48,10 @@ class LocalServices(BaseSettings):
     @cached_property
     def airflow_home(self) -> Path:
         return self.state_dir / "airflow"
+
+    @cached_property
+    def kafka_secrets_dir(self) -> Path:
+        return self.state_dir / "secrets" / "kafka"
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -9,6 +9,7 @@ import uuid
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
+from infra.kafka import security
 from infra.local import LocalServices
 from infra.process import ServiceError, port_open, read_pid, spawn, terminate, wait_until
 
@@ -56,18 +57,26 @@ def ensure_jars(cfg: LocalServices) -> Path:
     return target
 
 
-def _server_properties(cfg: LocalServices) -> str:
-    data = cfg.kafka_dir / "data"
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+def _plaintext_listeners(cfg: LocalServices) -> list[str]:
+    return [
         f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
         f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
         f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name=PLAINTEXT",
+    ]
+
+
+def _server_properties(cfg: LocalServices) -> str:
+    data = cfg.kafka_dir / "data"
+    listeners = (security.listener_properties(cfg) if cfg.kafka_security
+                 else _plaintext_listeners(cfg))
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{cfg.kafka_controller_port}",
+        *listeners,
         f"log.dirs={data}",
         f"num.partitions={cfg.kafka_partitions}",
         # Windows are chosen by broker append time, so the broker stamps every record.
@@ -129,6 +138,8 @@ def start(cfg: LocalServices) -> None:
         return
     jars = ensure_jars(cfg)
     cfg.kafka_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.kafka_security:
+        security.ensure_certificates(cfg)
     props = cfg.kafka_dir / "server.properties"
     props.write_text(_server_properties(cfg))
     (cfg.kafka_dir / "log4j2.properties").write_text(_LOG4J2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -19,22 +20,27 @@ TOPIC_CONFIG = {
 }
 
 
-def connect_admin(bootstrap: str, *, timeout: float = 60.0) -> KafkaAdminClient:
-    """An admin client, retried while the broker finishes starting."""
+def connect_admin(bootstrap: str, *, timeout: float = 60.0,
+                  **client_options: Any) -> KafkaAdminClient:
+    """An admin client, retried while the broker finishes starting.
+
+    client_options are kafka-python security options (a secured cluster's TLS or SASL).
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="skillsync-infra",
-                                    request_timeout_ms=10_000)
+                                    request_timeout_ms=10_000, **client_options)
         except KafkaError as exc:
             if time.monotonic() > deadline:
                 raise ServiceError(f"Kafka at {bootstrap} is not answering: {exc}") from exc
             time.sleep(0.5)
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3) -> list[str]:
+def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
+                  **client_options: Any) -> list[str]:
     """Create whichever of the topics are missing; return the ones created."""
-    admin = connect_admin(bootstrap)
+    admin = connect_admin(bootstrap, **client_options)
     try:
         existing = set(admin.list_topics())
         missing = sorted(set(names) - existing)
