@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import sys
 import time
@@ -76,6 +78,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--profile", action="store_true", help="also print where check_event spends its time"
+    )
     args = parser.parse_args()
 
     messages = workload(args.events, seed=2024)
@@ -101,6 +106,10 @@ def main() -> int:
     print(f"orjson.loads:  {parsed:>10,.0f} events/s")
     print(f"check_event:   {checked:>10,.0f} events/s")
     print(f"ratio: {checked / parsed:.3f} (target >= {TARGET_RATIO})")
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(full_check)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     return 0
 
 

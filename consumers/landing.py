@@ -1,4 +1,4 @@
-"""Lands a batch in PostgreSQL: events, redacted rejects and consumer positions in one transaction."""
+"""Lands a batch in PostgreSQL: events, redacted rejects and positions in one transaction."""
 
 from __future__ import annotations
 
@@ -73,12 +73,17 @@ class RejectRow:
         return tuple(getattr(self, name) for name in REJECT_COLUMNS)
 
 
+Partition = tuple[str, int]
+
+
 @dataclass(slots=True)
 class Batch:
     events: list[EventRow] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
-    # (topic, partition) -> offset of the next record to read once this batch is landed
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # The landed position this batch continues from (None: nothing landed yet) ...
+    expected_offsets: dict[Partition, int | None] = field(default_factory=dict)
+    # ... and the offset of the next record to read once this batch is landed.
+    next_offsets: dict[Partition, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.events) + len(self.rejects)
@@ -87,8 +92,20 @@ class Batch:
 @dataclass(frozen=True, slots=True)
 class LandResult:
     inserted: int
-    redelivered: int
     rejected: int
+    redelivered_by_partner: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def redelivered(self) -> int:
+        return sum(self.redelivered_by_partner.values())
+
+
+class Fenced(Exception):
+    """Another member landed these partitions since this batch was read: the batch is void."""
+
+    def __init__(self, partitions: Sequence[Partition]) -> None:
+        super().__init__(f"positions moved on for {list(partitions)}")
+        self.partitions = tuple(partitions)
 
 
 class Lander:
@@ -118,7 +135,7 @@ class Lander:
             finally:
                 self._conn = None
 
-    def positions(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def positions(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as landed; partitions never landed are absent."""
         wanted = list(partitions)
         if not wanted:
@@ -134,10 +151,18 @@ class Lander:
         return {(topic, partition): offset for topic, partition, offset in rows}
 
     def land(self, batch: Batch) -> LandResult:
-        """Commit the batch's rows and its positions atomically; a replayed batch changes nothing."""
+        """Commit the batch's rows and its positions atomically; a replayed batch changes nothing.
+
+        Raises Fenced, committing nothing, when a partition's landed position is no longer the
+        one the batch continues from: its reader lost the partition and a successor moved on.
+        """
         conn = self._connection()
         with conn.transaction(), conn.cursor() as cur:
-            inserted = redelivered = 0
+            # Positions first: their row locks make a concurrent lander of the same partition
+            # wait here, then fail the compare, before either copies any rows.
+            self._advance_positions(cur, batch)
+            inserted = 0
+            redelivered: dict[str, int] = {}
             if batch.events:
                 cur.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS incoming "
@@ -154,6 +179,7 @@ class Lander:
                     "ON CONFLICT (partner_id, event_id) DO NOTHING"
                 )
                 inserted = cur.rowcount
+            if batch.events and inserted < len(batch.events):
                 # A partner re-sending an event is recorded for the scorecard, never landed twice.
                 cur.execute(
                     "INSERT INTO staging.redeliveries "
@@ -163,30 +189,43 @@ class Lander:
                     "USING (partner_id, event_id) "
                     "WHERE (e.topic, e.kafka_partition, e.kafka_offset) "
                     "<> (i.topic, i.kafka_partition, i.kafka_offset) "
-                    "ON CONFLICT DO NOTHING"
+                    "ON CONFLICT DO NOTHING RETURNING partner_id"
                 )
-                redelivered = cur.rowcount
+                for (partner,) in cur.fetchall():
+                    redelivered[partner] = redelivered.get(partner, 0) + 1
             if batch.rejects:
                 cur.executemany(
                     f"INSERT INTO staging.rejected ({', '.join(REJECT_COLUMNS)}) "
                     f"VALUES ({', '.join(['%s'] * len(REJECT_COLUMNS))}) ON CONFLICT DO NOTHING",
                     [row.values() for row in batch.rejects],
                 )
-            self._save_positions(cur, batch.next_offsets)
-        return LandResult(inserted=inserted, redelivered=redelivered, rejected=len(batch.rejects))
+        return LandResult(inserted=inserted, rejected=len(batch.rejects),
+                          redelivered_by_partner=redelivered)
 
-    def _save_positions(self, cur: psycopg.Cursor, next_offsets: dict[tuple[str, int], int]) -> None:
-        if not next_offsets:
-            return
-        keys: Sequence[tuple[str, int]] = sorted(next_offsets)
-        # GREATEST: a consumer that lost its partitions may still finish a batch; it must never
-        # move a position backwards past what its successor has landed.
-        cur.execute(
-            "INSERT INTO staging.consumer_offsets (group_id, topic, partition, next_offset) "
-            "SELECT %s, t, p, o FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS x(t, p, o) "
-            "ON CONFLICT (group_id, topic, partition) DO UPDATE SET "
-            "next_offset = GREATEST(staging.consumer_offsets.next_offset, EXCLUDED.next_offset), "
-            "updated_at = now()",
-            (self._group_id, [k[0] for k in keys], [k[1] for k in keys],
-             [next_offsets[k] for k in keys]),
-        )
+    def _advance_positions(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        """Move each position from where the batch expects it to its end (compare and set)."""
+        moved: list[Partition] = []
+        known = sorted(k for k, v in batch.expected_offsets.items() if v is not None)
+        if known:
+            cur.execute(
+                "UPDATE staging.consumer_offsets o SET next_offset = w.n, updated_at = now() "
+                "FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[]) AS w(t, p, e, n) "
+                "WHERE o.group_id = %s AND o.topic = w.t AND o.partition = w.p "
+                "AND o.next_offset = w.e RETURNING o.topic, o.partition",
+                ([t for t, _ in known], [p for _, p in known],
+                 [batch.expected_offsets[k] for k in known], [batch.next_offsets[k] for k in known],
+                 self._group_id),
+            )
+            moved += cur.fetchall()
+        first = sorted(k for k, v in batch.expected_offsets.items() if v is None)
+        if first:
+            cur.execute(
+                "INSERT INTO staging.consumer_offsets (group_id, topic, partition, next_offset) "
+                "SELECT %s, t, p, n FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS w(t, p, n) "
+                "ON CONFLICT (group_id, topic, partition) DO NOTHING RETURNING topic, partition",
+                (self._group_id, [t for t, _ in first], [p for _, p in first],
+                 [batch.next_offsets[k] for k in first]),
+            )
+            moved += cur.fetchall()
+        if len(moved) < len(batch.expected_offsets):
+            raise Fenced(sorted(set(batch.expected_offsets) - {(t, p) for t, p in moved}))

@@ -14,3 +14,5 @@ BATCH_SECONDS = Histogram("skillsync_batch_seconds", "Time to check and land one
 LAG = Gauge("skillsync_consumer_lag", "Records behind the partition's end", ["topic", "partition"])
 TRANSIENT_FAILURES = Counter("skillsync_transient_failures_total",
                              "Batches retried because a service was unavailable", ["service"])
+DROPPED = Counter("skillsync_dropped_batches_total",
+                  "Batches voided unlanded because their partitions changed hands", ["reason"])

@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import metrics
-from consumers.landing import Batch, EventRow, Lander, LandResult, RejectRow
+from consumers.landing import Batch, EventRow, Fenced, Lander, LandResult, RejectRow
 from consumers.settings import ConsumerSettings
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
@@ -41,23 +41,41 @@ class RunStats:
     redelivered: int = 0
     rejected: int = 0
     batches: int = 0
+    dropped: int = 0  # batches voided because their partitions changed hands
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    """Records what changed; the loop does the work, since callbacks share the heartbeat loop."""
+class _Positions(ConsumerRebalanceListener):
+    """Owned partitions and how far each is landed; callbacks only record what changed.
+
+    They share the group's heartbeat path, so the loop does the slow work (reading PostgreSQL).
+    """
 
     def __init__(self) -> None:
+        # Owned partition -> next offset landed in PostgreSQL (None: nothing landed yet).
+        self.landed: dict[TopicPartition, int | None] = {}
         self.to_restore: set[TopicPartition] = set()
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.to_restore |= set(assigned)
+        log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Nothing is in flight here: a batch is landed before the next poll can rebalance.
-        self.to_restore -= set(revoked)
+        # Batches land before the next poll, so nothing read from these is waiting to land,
+        # unless a retry is under way: that batch is voided by the ownership check.
+        self._release(revoked)
+        log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
     def on_partitions_lost(self, lost: list[TopicPartition]) -> None:
-        self.to_restore -= set(lost)
+        self._release(lost)
+        log.warning("partitions lost", extra={"partitions": _names(lost)})
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.landed.pop(tp, None)
+            self.to_restore.discard(tp)
+
+    def owns(self, tp: TopicPartition) -> bool:
+        return tp in self.landed and tp not in self.to_restore
 
 
 class IngestService:
@@ -70,7 +88,7 @@ class IngestService:
         self._pseudonymiser = pseudonymiser
         self._lander = Lander(settings.database_url.get_secret_value(), settings.group_id)
         self._stop = threading.Event()
-        self._rebalance = _Rebalance()
+        self._positions = _Positions()
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._rejects_topics_ready: set[str] = set()
@@ -93,13 +111,16 @@ class IngestService:
             isolation_level="read_committed",
             max_poll_records=s.batch_size,
             fetch_max_wait_ms=s.linger_ms,
+            # Room for a whole batch per partition in one fetch, so polls rarely wait on the wire.
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             metadata_max_age_ms=s.metadata_max_age_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
             session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=min(3000, s.session_timeout_ms // 3),
             partition_assignment_strategy=(CooperativeStickyAssignor,),
             **s.kafka_security(),
         )
-        consumer.subscribe(pattern=s.topic_pattern, listener=self._rebalance)
+        consumer.subscribe(pattern=s.topic_pattern, listener=self._positions)
         self._consumer = consumer
         return consumer
 
@@ -124,14 +145,15 @@ class IngestService:
             self._producer = None
         self._lander.close()
 
-    def run(self, *, until_caught_up: bool = False, idle_timeout_s: float | None = None) -> RunStats:
+    def run(self, *, until_caught_up: bool = False,
+            idle_timeout_s: float | None = None) -> RunStats:
         """Consume until asked to stop (or, for batch use, until every partition is caught up)."""
         consumer = self._open()
         idle_since = time.monotonic()
         try:
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=500)
-                if self._rebalance.to_restore:
+                if self._positions.to_restore:
                     polled = self._restore_positions(consumer, polled)
                 if polled:
                     try:
@@ -157,22 +179,25 @@ class IngestService:
         PostgreSQL, not the group, is the authority: its positions commit with the rows. Records
         already fetched for these partitions are dropped and read again from that position.
         """
-        fresh = set(self._rebalance.to_restore) & consumer.assignment()
+        wanted = set(self._positions.to_restore) & consumer.assignment()
         stored = self._with_retry(
-            lambda: self._lander.positions((tp.topic, tp.partition) for tp in fresh),
-            what="postgres")
+            lambda: self._lander.positions((tp.topic, tp.partition) for tp in wanted),
+            what="postgres", consumer=consumer)
+        # A rebalance while PostgreSQL was away may have taken some of them back.
+        fresh = wanted & self._positions.to_restore & consumer.assignment()
         for tp in fresh:
             offset = stored.get((tp.topic, tp.partition))
             if offset is None:
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
-        self._rebalance.to_restore -= fresh
+            self._positions.landed[tp] = offset
+        self._positions.to_restore -= fresh
         return {tp: records for tp, records in polled.items() if tp not in fresh}
 
     def _caught_up(self, consumer: KafkaConsumer) -> bool:
         assigned = consumer.assignment()
-        if not assigned or self._rebalance.to_restore:
+        if not assigned or self._positions.to_restore:
             return False
         ends = consumer.end_offsets(list(assigned))
         behind = 0
@@ -198,15 +223,39 @@ class IngestService:
                 else:
                     batch.rejects.append(outcome[0])
                     to_reject.append((record, outcome[1], partner))
-            batch.next_offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+            key = (tp.topic, tp.partition)
+            batch.expected_offsets[key] = self._positions.landed.get(tp)
+            batch.next_offsets[key] = records[-1].offset + 1
         self.stats.consumed += len(batch)
-        result = self._land(consumer, batch, to_reject)
+        try:
+            result = self._land(consumer, batch, to_reject)
+        except _Void as void:
+            self._void(batch, void.reason)
+            return
+        for (topic, partition), offset in batch.next_offsets.items():
+            tp = TopicPartition(topic, partition)
+            self._positions.landed[tp] = offset
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                metrics.LAG.labels(topic, str(partition)).set(max(0, highwater - offset))
         self._count(batch, result)
+        # Group offsets only serve the standard lag tools; PostgreSQL holds the real positions.
         consumer.commit_async(offsets={
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in batch.next_offsets.items()
         }, callback=_log_commit_failure)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _void(self, batch: Batch, reason: str) -> None:
+        """Forget a batch: partitions still owned are read again from their landed position."""
+        self.stats.dropped += 1
+        metrics.DROPPED.labels(reason).inc()
+        for topic, partition in batch.next_offsets:
+            tp = TopicPartition(topic, partition)
+            if tp in self._positions.landed:
+                self._positions.to_restore.add(tp)
+        log.warning("batch dropped", extra={"reason": reason, "records": len(batch),
+                                            "partitions": sorted(batch.next_offsets)})
 
     def _check(self, record, partner: str) -> EventRow | tuple[RejectRow, Rejection]:
         appended = datetime.fromtimestamp(record.timestamp / 1000, UTC)
@@ -237,13 +286,33 @@ class IngestService:
 
     def _land(self, consumer: KafkaConsumer, batch: Batch,
               to_reject: list[tuple[object, Rejection, str]]) -> LandResult:
+        """Publish the batch's rejects, then land it, unless its partitions changed hands.
+
+        Ownership is checked before each attempt (a retry may have polled through a
+        rebalance); the compare-and-set on positions in PostgreSQL is the final fence.
+        """
         # Rejects reach their topic before the batch commits: a crash in between re-sends them
         # (the headers' original offset identifies a repeat) but never loses one.
         if to_reject:
-            self._with_retry(lambda: self._publish_rejects(to_reject), what="kafka",
-                             consumer=consumer)
-        return self._with_retry(lambda: self._lander.land(batch), what="postgres",
-                                consumer=consumer)
+            def publish() -> None:
+                self._owned(batch)
+                self._publish_rejects(to_reject)
+
+            self._with_retry(publish, what="kafka", consumer=consumer)
+
+        def land() -> LandResult:
+            self._owned(batch)
+            try:
+                return self._lander.land(batch)
+            except Fenced as fenced:
+                raise _Void("fenced") from fenced
+
+        return self._with_retry(land, what="postgres", consumer=consumer)
+
+    def _owned(self, batch: Batch) -> None:
+        for topic, partition in batch.next_offsets:
+            if not self._positions.owns(TopicPartition(topic, partition)):
+                raise _Void("partition_released")
 
     def _publish_rejects(self, to_reject: list[tuple[object, Rejection, str]]) -> None:
         producer = self._rejects_producer()
@@ -306,14 +375,26 @@ class IngestService:
             landed_by_partner[row.partner_id] = landed_by_partner.get(row.partner_id, 0) + 1
         for partner, count in landed_by_partner.items():
             metrics.LANDED.labels(partner).inc(count)
-        if result.redelivered:
-            metrics.REDELIVERED.labels("all").inc(result.redelivered)
-        for row in batch.rejects:
-            metrics.REJECTED.labels(row.partner_id, row.reason_code).inc()
+        for partner, count in result.redelivered_by_partner.items():
+            metrics.REDELIVERED.labels(partner).inc(count)
+        for reject in batch.rejects:
+            metrics.REJECTED.labels(reject.partner_id, reject.reason_code).inc()
 
 
 class _Stopping(Exception):
     """Raised inside a retry wait when shutdown was requested."""
+
+
+class _Void(Exception):
+    """The batch in hand must not land: its partitions are no longer this member's."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _names(partitions: object) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)  # type: ignore[attr-defined]
 
 
 def _keep_membership(consumer: KafkaConsumer) -> None:

@@ -1,23 +1,31 @@
-"""The ingestion service's settings: environment (and an optional .env file), secrets typed."""
+"""The ingestion service's settings: environment and an optional env file, secrets typed."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import EVENTS_TOPIC_PATTERN
 
 _REPO = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "SKILLSYNC_CONSUMER_"
+# Names the file of settings when `--config` is not given; the environment still wins over it.
+ENV_FILE_VARIABLE = "SKILLSYNC_CONSUMER_ENV_FILE"
+
+
+class ConfigurationError(ValueError):
+    """A setting is unusable: the message names it; the service stops instead of retrying."""
 
 
 class ConsumerSettings(BaseSettings):
     """Everything `python -m consumers run` needs; an invalid value stops the service at start."""
 
-    model_config = SettingsConfigDict(env_prefix="SKILLSYNC_CONSUMER_", env_file=None,
-                                      extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore",
+                                      populate_by_name=True)
 
     bootstrap_servers: str = Field(default="127.0.0.1:19092",
                                    validation_alias="KAFKA_BOOTSTRAP_SERVERS")
@@ -27,6 +35,9 @@ class ConsumerSettings(BaseSettings):
     )
     pseudonym_key_file: Path = Field(default=_REPO / ".local" / "secrets" / "pseudonym.keys",
                                      validation_alias="SKILLSYNC_PSEUDONYM_KEY_FILE")
+    # None: the registry shipped in infra/partners.toml.
+    partners_registry_file: Path | None = Field(default=None,
+                                                validation_alias="SKILLSYNC_PARTNERS_REGISTRY")
     group_id: str = Field(default="skillsync-ingest", validation_alias="SKILLSYNC_CONSUMER_GROUP")
     topic_pattern: str = Field(default=EVENTS_TOPIC_PATTERN,
                                validation_alias="SKILLSYNC_TOPIC_PATTERN")
@@ -40,21 +51,31 @@ class ConsumerSettings(BaseSettings):
     backoff_max_s: float = Field(default=30.0, gt=0)
     shutdown_grace_s: float = Field(default=30.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_addr: str = "127.0.0.1"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    ssl_cafile: FilePath | None = None
+    ssl_certfile: FilePath | None = None
+    ssl_keyfile: FilePath | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
 
-    @field_validator("database_url")
     @classmethod
-    def _libpq_form(cls, value: SecretStr) -> SecretStr:
-        # The nightly side shares the variable in SQLAlchemy form; psycopg wants plain libpq.
-        url = value.get_secret_value()
-        scheme, sep, rest = url.partition("://")
-        if sep and scheme.startswith("postgresql+"):
-            return SecretStr(f"postgresql://{rest}")
-        return value
+    def load(cls, config_file: Path | None = None) -> ConsumerSettings:
+        """Settings from the environment over the env file (`--config`, else $ENV_FILE_VARIABLE).
+
+        ConfigurationError, naming the setting, for anything invalid or a missing file.
+        """
+        if config_file is None and os.environ.get(ENV_FILE_VARIABLE):
+            config_file = Path(os.environ[ENV_FILE_VARIABLE])
+        if config_file is not None and not config_file.is_file():
+            raise ConfigurationError(f"{ENV_FILE_VARIABLE} / --config: no file at {config_file}")
+        try:
+            return cls(_env_file=config_file)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            raise ConfigurationError(describe(exc)) from None
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -65,16 +86,49 @@ class ConsumerSettings(BaseSettings):
                 raise ValueError(f"'{server}' is not host:port")
         return value
 
+    @model_validator(mode="after")
+    def _sasl_is_complete(self) -> ConsumerSettings:
+        if self.security_protocol.startswith("SASL") and not (
+                self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(f"{self.security_protocol} needs {ENV_PREFIX}SASL_MECHANISM, "
+                             f"{ENV_PREFIX}SASL_USERNAME and {ENV_PREFIX}SASL_PASSWORD")
+        return self
+
     def kafka_security(self) -> dict[str, object]:
-        """Client options for the configured security protocol (empty for plaintext)."""
+        """kafka-python client options for the configured security protocol."""
         options: dict[str, object] = {"security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):
-            if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
-                raise ValueError("SASL needs SKILLSYNC_CONSUMER_SASL_MECHANISM, _SASL_USERNAME "
-                                 "and _SASL_PASSWORD")
+            assert self.sasl_password is not None  # guaranteed by _sasl_is_complete
+            # kafka-python takes the "plain" username and password for SCRAM as well.
             options.update(sasl_mechanism=self.sasl_mechanism,
                            sasl_plain_username=self.sasl_username,
                            sasl_plain_password=self.sasl_password.get_secret_value())
-        if self.security_protocol.endswith("SSL") and self.ssl_cafile:
-            options["ssl_cafile"] = str(self.ssl_cafile)
+        if self.security_protocol.endswith("SSL"):
+            options["ssl_check_hostname"] = self.ssl_check_hostname
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                path = getattr(self, name)
+                if path is not None:
+                    options[name] = str(path)
+            if self.ssl_password is not None:
+                options["ssl_password"] = self.ssl_password.get_secret_value()
         return options
+
+
+def variable_of(field_name: str) -> str:
+    """The environment variable (and env-file key) that sets a field."""
+    alias = ConsumerSettings.model_fields[field_name].validation_alias
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{field_name.upper()}"
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per invalid setting, named as the operator sets it; secret values never shown."""
+    known = {variable_of(name) for name in ConsumerSettings.model_fields}
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = str(error["loc"][0]) if error["loc"] else ""
+        if where in ConsumerSettings.model_fields:
+            where = variable_of(where)
+        elif where not in known:
+            where = "settings"
+        lines.append(f"{where}: {error['msg']}")
+    return "\n".join(lines)

@@ -38,7 +38,7 @@ def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
         landed = {(t, p): o for t, p, o in conn.execute(
             "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
             "WHERE group_id = %s", (settings.group_id,))}
-        last = dict(conn.execute(
+        last: dict[str, datetime] = dict(conn.execute(
             "SELECT partner_id, max(landed_at) FROM staging.events GROUP BY partner_id"
         ).fetchall())
         rejects: dict[str, dict[str, int]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import types
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,7 +23,11 @@ from schemas.topics import PARTNER_ID_PATTERN
 
 TYPE_PREFIX = "org.skillsync."
 
-Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=whole(r"[\x21-\x7e]+"))]
+IDENTIFIER_PATTERN = whole(r"[\x21-\x7e]+")
+PHONE_PATTERN = whole(r"\+?[0-9][0-9-]{4,19}")
+CERTIFICATE_NUMBER_PATTERN = whole("[A-Z0-9]{10,30}")
+
+Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
 Timestamp = Annotated[datetime, Meta(tz=True)]
 OccupationCode = Annotated[str, Meta(pattern=OCCUPATION_CODE_PATTERN)]
@@ -32,7 +36,7 @@ CreditCode = Annotated[str, Meta(pattern=CREDIT_CODE_PATTERN)]
 Level = Annotated[int, Meta(ge=1, le=5)]
 Score = Annotated[float, Meta(ge=0, le=100)]
 Hours = Annotated[float, Meta(ge=0, le=2000)]
-CertificateNumber = Annotated[str, Meta(pattern=whole("[A-Z0-9]{10,30}"))]
+CertificateNumber = Annotated[str, Meta(pattern=CERTIFICATE_NUMBER_PATTERN)]
 Sha256Hex = Annotated[str, Meta(pattern=whole("[0-9a-f]{64}"))]
 IdType = Literal[ID_TYPES]  # type: ignore[valid-type]
 
@@ -45,7 +49,7 @@ class Learner(Closed):
     id_type: IdType
     id_number: Annotated[str, Meta(min_length=1, max_length=32)]
     name: Annotated[str, Meta(min_length=1, max_length=64)]
-    phone: Annotated[str, Meta(pattern=whole(r"\+?[0-9][0-9-]{4,19}"))] | None = None
+    phone: Annotated[str, Meta(pattern=PHONE_PATTERN)] | None = None
 
 
 class Organisation(Closed):
@@ -164,10 +168,10 @@ class EventType:
     data: type[Closed]
     envelope: type[Envelope]
     occurred_at_field: str | None  # the data field saying when it happened
+    name: str = field(init=False)
 
-    @property
-    def name(self) -> str:
-        return f"{TYPE_PREFIX}{self.family}.v{self.version}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", f"{TYPE_PREFIX}{self.family}.v{self.version}")
 
 
 def _event_type(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +18,7 @@ from schemas.identity import (
     credit_code_is_valid,
     validate_certificate_number,
 )
+from schemas.lenient import lenient_types
 from schemas.partners import PartnerRegistry
 from schemas.pseudonym import Pseudonymiser, mask_id_number, mask_name, mask_phone
 from schemas.reference import current_occupation_code, divisions
@@ -30,11 +30,11 @@ PASS_MARK = 60.0
 _NON_FINITE = re.compile(rb"\b(?:NaN|Infinity)\b")
 _QUOTE_THEN_SPACE = re.compile(rb'"[ \t\n\r]')
 _SOURCE_PREFIX = "/partners/"
+_BACKSLASH = ord("\\")
 _MAX_NAME_IN_MESSAGE = 64
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedEvent:
+class CheckedEvent(msgspec.Struct, frozen=True):
     """An accepted event, ready to land: `data` holds no plaintext personal data."""
 
     partner_id: str
@@ -50,14 +50,38 @@ class CheckedEvent:
     warnings: tuple[str, ...]
 
 
-@dataclass(slots=True)
 class _Checks:
     """What the data rules of one event need and produce."""
 
-    pseudonymiser: Pseudonymiser
-    latest_allowed: datetime
-    warnings: list[str] = field(default_factory=list)
-    person: str | None = None
+    __slots__ = ("latest_allowed", "person", "pseudonymiser", "warnings")
+
+    def __init__(self, pseudonymiser: Pseudonymiser, latest_allowed: datetime) -> None:
+        self.pseudonymiser = pseudonymiser
+        self.latest_allowed = latest_allowed
+        self.warnings: list[str] = []
+        self.person: str | None = None
+
+    def accepted(
+        self,
+        partner_id: str,
+        envelope: Any,
+        event_type: ev.EventType,
+        occurred_at: datetime,
+        data: dict[str, Any],
+    ) -> CheckedEvent:
+        return CheckedEvent(
+            partner_id=partner_id,
+            event_id=envelope.id,
+            family=event_type.family,
+            type=event_type.name,
+            version=event_type.version,
+            occurred_at=occurred_at,
+            subject=envelope.subject,
+            person=self.person,
+            key_id=self.pseudonymiser.key_id if self.person else None,
+            data=data,
+            warnings=tuple(self.warnings),
+        )
 
     def not_in_future(self, moment: datetime, path: str) -> None:
         if moment > self.latest_allowed:
@@ -241,6 +265,72 @@ def check_event(
         raise Rejection(
             "size.too_large", "$", f"the message has {len(raw)} bytes; the limit is 1 MiB"
         )
+    latest_allowed = (now or datetime.now(UTC)) + max_future_skew
+    checked = _check_quickly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
+    if checked is None:
+        checked = _check_thoroughly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
+    return checked
+
+
+def _check_quickly(
+    raw: bytes,
+    topic_partner: str,
+    registry: PartnerRegistry,
+    pseudonymiser: Pseudonymiser,
+    latest_allowed: datetime,
+) -> CheckedEvent | None:
+    """The accepted event, or None to leave the verdict to the thorough path.
+
+    It makes every check the thorough path makes, most in a cheaper form that passes only what
+    the thorough form passes, the data rules as the very same functions; it never refuses, so
+    each refusal is named by the thorough path, in its order.
+    """
+    try:
+        document = orjson.loads(raw)
+        twin = lenient_types()[document["type"]]
+        envelope: Any = msgspec.convert(document, twin.envelope)
+    except (ValueError, LookupError, TypeError):  # no JSON object, type or shape of an event
+        return None
+    event_type = twin.event_type
+    partner = registry.get(topic_partner)
+    if (
+        partner is None
+        or envelope.source != _SOURCE_PREFIX + partner.partner_id
+        or not partner.may_publish(event_type.family)
+        or not twin.patterns_hold(envelope)
+        or (_BACKSLASH in raw and b"\\u0000" in raw)  # one byte is far quicker to find than six
+        or _has_duplicate_keys(raw, document)
+    ):
+        return None
+    data = envelope.data
+    occurred_at = envelope.time
+    if event_type.occurred_at_field is not None:
+        occurred_at = getattr(data, event_type.occurred_at_field)
+    if latest_allowed.tzinfo is None:
+        return None
+    # Aware datetimes compare fastest when they share one tzinfo object, as an event's usually do.
+    latest = latest_allowed.astimezone(envelope.time.tzinfo)
+    if envelope.time > latest or occurred_at > latest:
+        return None
+    checks = _Checks(pseudonymiser, latest_allowed)
+    out: dict[str, Any] = document["data"]
+    try:
+        _DATA_RULES[event_type.family](data, out, checks)
+    except Rejection:
+        # The rules stand in for the patterns of reference codes (lenient.VOUCHED_BY_REFERENCE),
+        # so a schema problem the thorough path names first may lie behind this refusal.
+        return None
+    return checks.accepted(partner.partner_id, envelope, event_type, occurred_at, out)
+
+
+def _check_thoroughly(
+    raw: bytes,
+    topic_partner: str,
+    registry: PartnerRegistry,
+    pseudonymiser: Pseudonymiser,
+    latest_allowed: datetime,
+) -> CheckedEvent:
+    """check_event step by step, naming the first problem found."""
     document = _decode(raw)
     event_type = _event_type(document)
     partner_id = _authorise(document, event_type, topic_partner, registry)
@@ -248,11 +338,11 @@ def check_event(
         envelope = msgspec.convert(document, event_type.envelope)
     except msgspec.ValidationError as exc:
         raise _schema_rejection(str(exc)) from None
-    _refuse_duplicate_keys(raw, document)
+    if _has_duplicate_keys(raw, document):
+        raise Rejection("decode.duplicate_key", "$", "send every key once per object")
     if b"\\u0000" in raw:
         _refuse_nul(document, "$")
 
-    latest_allowed = (now or datetime.now(UTC)) + max_future_skew
     checks = _Checks(pseudonymiser, latest_allowed)
     checks.not_in_future(envelope.time, "$.time")
     data = envelope.data
@@ -262,19 +352,7 @@ def check_event(
         checks.not_in_future(occurred_at, f"$.data.{event_type.occurred_at_field}")
     out: dict[str, Any] = document["data"]
     _DATA_RULES[event_type.family](data, out, checks)
-    return CheckedEvent(
-        partner_id=partner_id,
-        event_id=envelope.id,
-        family=event_type.family,
-        type=event_type.name,
-        version=event_type.version,
-        occurred_at=occurred_at,
-        subject=envelope.subject,
-        person=checks.person,
-        key_id=pseudonymiser.key_id if checks.person else None,
-        data=out,
-        warnings=tuple(checks.warnings),
-    )
+    return checks.accepted(partner_id, envelope, event_type, occurred_at, out)
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -371,24 +449,21 @@ def _schema_rejection(error: str) -> Rejection:
     return Rejection(f"{area}.out_of_range", path, detail)
 
 
-def _refuse_duplicate_keys(raw: bytes, document: dict[str, Any]) -> None:
+def _has_duplicate_keys(raw: bytes, document: dict[str, Any]) -> bool:
     # Compact JSON re-encodes to the very same bytes when no key repeats: the common case.
     if orjson.dumps(document) == raw:
-        return
+        return False
     # With no escaped quote and no whitespace after a quote, every `":` in the bytes ends a
     # key, so fewer keys parsed than `":` written means a key was repeated.
     if b'\\"' not in raw and b"\\u0022" not in raw and not _QUOTE_THEN_SPACE.search(raw):
-        if raw.count(b'":') == orjson.dumps(document).count(b'":'):
-            return
-    else:
-        try:
-            json.loads(raw, object_pairs_hook=_pairs_without_duplicates)
-            return
-        except RecursionError:
-            raise Rejection("decode.too_deep", "$", "flatten the document") from None
-        except Rejection:
-            raise
-    raise Rejection("decode.duplicate_key", "$", "send every key once per object")
+        return raw.count(b'":') != orjson.dumps(document).count(b'":')
+    try:
+        json.loads(raw, object_pairs_hook=_pairs_without_duplicates)
+    except RecursionError:
+        raise Rejection("decode.too_deep", "$", "flatten the document") from None
+    except Rejection:
+        return True
+    return False
 
 
 def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
+
+from schemas.identity import DIVISION_CODE_PATTERN, OCCUPATION_CODE_PATTERN
 
 REFERENCE_VERSION = "2026.1"
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
@@ -58,9 +61,18 @@ def _rows(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _codes_fit(codes: Iterable[str], pattern: str, name: str) -> None:
+    # The event contract holds codes to these patterns; check_event relies on reference codes
+    # keeping to them too.
+    if bad := [code for code in codes if not re.search(pattern, code)]:
+        raise ValueError(f"{REFERENCE_DIR / name}: codes {bad} do not match {pattern}")
+
+
 @cache
 def occupations() -> Mapping[str, Occupation]:
     """The 2022-edition occupations in use, by code."""
+    rows = _rows("occupations_2022.csv")
+    _codes_fit((row["code"] for row in rows), OCCUPATION_CODE_PATTERN, "occupations_2022.csv")
     return MappingProxyType(
         {
             row["code"]: Occupation(
@@ -71,7 +83,7 @@ def occupations() -> Mapping[str, Occupation]:
                 green=row["green"] == "true",
                 work_types=tuple(filter(None, row["work_types"].split("|"))),
             )
-            for row in _rows("occupations_2022.csv")
+            for row in rows
         }
     )
 
@@ -79,9 +91,10 @@ def occupations() -> Mapping[str, Occupation]:
 @cache
 def occupation_code_map() -> Mapping[str, str]:
     """Pre-2022 occupation codes to their 2022 codes."""
-    return MappingProxyType(
-        {row["old_code"]: row["new_code"] for row in _rows("occupation_code_map.csv")}
-    )
+    name = "occupation_code_map.csv"
+    rows = _rows(name)
+    _codes_fit((row["old_code"] for row in rows), OCCUPATION_CODE_PATTERN, name)
+    return MappingProxyType({row["old_code"]: row["new_code"] for row in rows})
 
 
 def current_occupation_code(code: str) -> str | None:
@@ -106,12 +119,14 @@ def skill_levels() -> Mapping[int, SkillLevel]:
 @cache
 def divisions() -> Mapping[str, Division]:
     """Hangzhou divisions by code, current and retired."""
+    rows = _rows("hangzhou_divisions.csv")
+    _codes_fit((row["code"] for row in rows), DIVISION_CODE_PATTERN, "hangzhou_divisions.csv")
     return MappingProxyType(
         {
             row["code"]: Division(
                 row["code"], row["name_zh"], row["name_en"], row["status"] == "retired"
             )
-            for row in _rows("hangzhou_divisions.csv")
+            for row in rows
         }
     )
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.identity import (
     IdentifierError,
@@ -125,3 +130,68 @@ def test_certificate_number_builder_refuses_bad_parts() -> None:
         certificate_number("S", "01", "33", "000108", 2024, 3, 1)
     with pytest.raises(ValueError):
         certificate_number("S", "0001", "33", "000108", 2024, 6, 1)
+
+
+GB_11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def by_the_standard(number: str) -> str:
+    """The normalised ID or the reason code, computed the way GB 11643 words it."""
+    if not re.fullmatch(r"[0-9]{17}[0-9Xx]", number):
+        return "id_number.format"
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return "id_number.birth_date"
+    if born.year < 1880 or born > date.today():
+        return "id_number.birth_date"
+    total = sum(
+        int(digit) * weight for digit, weight in zip(number[:17], GB_11643_WEIGHTS, strict=True)
+    )
+    if "10X98765432"[total % 11] != number[17].upper():
+        return "id_number.checksum"
+    return number.upper()
+
+
+def outcome(number: str) -> str:
+    try:
+        return validate_resident_id(number)
+    except IdentifierError as refused:
+        return refused.code
+
+
+digits = st.text(alphabet="0123456789", min_size=1, max_size=1)
+resident_ids = st.builds(
+    lambda place, day, sequence, check: f"{place}{day}{sequence}{check}",
+    st.text(alphabet="0123456789", min_size=6, max_size=6),
+    st.dates(min_value=date(1860, 1, 1), max_value=date(2200, 12, 31)).map(
+        lambda day: day.strftime("%Y%m%d")
+    )
+    | st.text(alphabet="0123456789", min_size=8, max_size=8),
+    st.text(alphabet="0123456789", min_size=3, max_size=3),
+    st.sampled_from("0123456789Xx"),
+)
+
+
+@settings(max_examples=2000)
+@given(resident_ids)
+def test_resident_ids_are_judged_as_the_standard_words_it(number: str) -> None:
+    assert outcome(number) == by_the_standard(number)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="0123456789Xx \n\u0661", max_size=19))
+def test_odd_strings_are_judged_as_the_standard_words_it(number: str) -> None:
+    if number.isascii():
+        assert outcome(number) == by_the_standard(number)
+    else:
+        assert outcome(number).startswith("id_number.")
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_check_character_is_the_weighted_sum_of_the_standard(first17: str) -> None:
+    total = sum(
+        int(digit) * weight for digit, weight in zip(first17, GB_11643_WEIGHTS, strict=True)
+    )
+    assert resident_id_check_char(first17) == "10X98765432"[total % 11]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from schemas.errors import REASON_CODES, Rejection
 from schemas.examples import example_events
 from schemas.partners import load_registry
-from schemas.pipeline import CheckedEvent, check_event
+from schemas.pipeline import CheckedEvent, _check_thoroughly, check_event
 from schemas.pseudonym import Pseudonymiser
 from schemas.schema_files import load_shipped
 
@@ -22,6 +22,7 @@ PSEUDONYMISER = Pseudonymiser({"k": b"p" * 32}, "k")
 EXAMPLES = example_events()
 SCHEMAS = {f"org.skillsync.{stem}": schema for stem, schema in load_shipped().items()}
 NOW = datetime(2024, 7, 1, tzinfo=UTC)
+LATEST_ALLOWED = NOW + timedelta(minutes=10)  # check_event's default skew
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
@@ -115,3 +116,39 @@ def test_corrupted_bytes_of_valid_events_only_raise_rejection(
     corrupted = raw[:cut] + junk + raw[cut + len(junk) :]
     partner = str(EXAMPLES[type_name]["source"]).rsplit("/", 1)[-1]
     outcome(corrupted, partner)
+
+
+def thorough_outcome(raw: bytes, topic_partner: str) -> CheckedEvent | Rejection:
+    try:
+        return _check_thoroughly(raw, topic_partner, REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)
+    except Rejection as refused:
+        return refused
+
+
+def same_outcome(raw: bytes, topic_partner: str) -> None:
+    quick, thorough = outcome(raw, topic_partner), thorough_outcome(raw, topic_partner)
+    if isinstance(thorough, Rejection):
+        assert isinstance(quick, Rejection), quick
+        assert quick.as_dict() == thorough.as_dict()
+    else:
+        assert quick == thorough
+        assert list(quick.data) == list(thorough.data)  # key order as sent, too
+
+
+@SETTINGS
+@given(mutated_events(), st.sampled_from(["zjgj", "eval01"]))
+def test_mutated_events_get_the_verdict_of_the_step_by_step_check(
+    mutated: tuple[str, dict[str, Any]], topic_partner: str
+) -> None:
+    same_outcome(orjson.dumps(mutated[1]), topic_partner)
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(EXAMPLES)), st.integers(min_value=0), st.binary(max_size=4))
+def test_corrupted_events_get_the_verdict_of_the_step_by_step_check(
+    type_name: str, position: int, junk: bytes
+) -> None:
+    raw = orjson.dumps(EXAMPLES[type_name])
+    cut = position % (len(raw) + 1)
+    partner = str(EXAMPLES[type_name]["source"]).rsplit("/", 1)[-1]
+    same_outcome(raw[:cut] + junk + raw[cut + len(junk) :], partner)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.pseudonym import (
     KeyFileError,
@@ -28,6 +31,24 @@ def test_pseudonym_is_stable_and_depends_on_the_key() -> None:
     assert person != other.person("resident_id", "11010519491231002X")
     assert person != first.person("passport", "11010519491231002X")
     assert len(person) == 64 and int(person, 16) >= 0
+
+
+@given(
+    st.binary(min_size=32, max_size=200),
+    st.sampled_from(["resident_id", "passport"]),
+    st.text(max_size=40),
+)
+def test_pseudonym_is_the_standard_hmac_sha256_for_any_key(
+    key: bytes, id_type: str, number: str
+) -> None:
+    message = f"{id_type}:{number.strip().upper()}".encode()
+    expected = hmac.new(key, message, "sha256").hexdigest()
+    pseudonymiser = Pseudonymiser({"old": KEY_A, "now": key}, "now")
+    assert pseudonymiser.person(id_type, number) == expected
+    assert (
+        Pseudonymiser({"now": key, "new": KEY_B}, "new").person_under("now", id_type, number)
+        == expected
+    )
 
 
 def test_rotation_keeps_old_pseudonyms_computable() -> None:

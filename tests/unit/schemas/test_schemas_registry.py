@@ -82,6 +82,31 @@ def test_occupations_include_the_citys_new_occupations_and_map_old_codes() -> No
     assert all(new in reference.occupations() for new in reference.occupation_code_map().values())
 
 
+@pytest.mark.parametrize(
+    ("loader", "name", "column"),
+    [
+        (reference.divisions, "hangzhou_divisions.csv", "code"),
+        (reference.occupations, "occupations_2022.csv", "code"),
+        (reference.occupation_code_map, "occupation_code_map.csv", "old_code"),
+    ],
+)
+def test_reference_codes_that_break_the_contract_patterns_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader, name: str, column: str
+) -> None:
+    shipped = (reference.REFERENCE_DIR / name).read_text(encoding="utf-8").splitlines()
+    header = shipped[0].split(",")
+    first = shipped[1].split(",")
+    first[header.index(column)] += " "
+    (tmp_path / name).write_text("\n".join([shipped[0], ",".join(first)]), encoding="utf-8")
+    monkeypatch.setattr(reference, "REFERENCE_DIR", tmp_path)
+    loader.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=name):
+            loader()
+    finally:
+        loader.cache_clear()
+
+
 def test_divisions_keep_retired_codes_apart() -> None:
     assert not reference.divisions()["330106"].retired
     assert reference.divisions()["330103"].retired

@@ -1,0 +1,171 @@
+"""Ingest events/s into staging as ratios to a bare consume and a bare COPY, all in one run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from consumers.landing import EVENT_COLUMNS
+from consumers.service import IngestService
+from consumers.settings import ConsumerSettings
+from infra.kafka.topics import ensure_topics
+from schemas.partners import Partner, PartnerRegistry, load_registry
+from schemas.pseudonym import Pseudonymiser
+from schemas.topics import events_topic
+from tests.support.events import encode, enrollment
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19192"  # the test services
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:15532/postgres"
+TARGETS = {"vs bare consume": 0.6, "vs bare COPY": 0.4, "replay vs first": 1.0}
+RSS_LIMIT_MB = 300
+
+
+def scratch_database(server_url: str) -> tuple[str, str]:
+    """Create and migrate a database of the benchmark's own; (its URL, its name)."""
+    from warehouse.migrate import upgrade
+
+    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"{server_url.rpartition('/')[0]}/{name}"
+    upgrade(url)
+    return url, name
+
+
+def publish(bootstrap: str, topic: str, partner: str, count: int) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                             batch_size=256 * 1024, compression_type="lz4")
+    for n in range(count):
+        producer.send(topic, encode(enrollment(partner, n)))
+    producer.flush(timeout=120)
+    producer.close()
+
+
+def bare_consume(bootstrap: str, topic: str, count: int, batch_size: int) -> float:
+    """Seconds a plain kafka-python consumer takes to read the topic (same isolation, no work)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             isolation_level="read_committed", max_poll_records=batch_size)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        seen += sum(len(records) for records in consumer.poll(timeout_ms=500).values())
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed
+
+
+def ingest(settings: ConsumerSettings, registry: PartnerRegistry,
+           pseudonymiser: Pseudonymiser) -> tuple[float, int]:
+    """Seconds for the service to land the whole topic, and the events it newly landed."""
+    service = IngestService(settings, registry=registry, pseudonymiser=pseudonymiser)
+    started = time.perf_counter()
+    stats = service.run(until_caught_up=True)
+    return time.perf_counter() - started, stats.landed
+
+
+def _batches(rows: list[tuple], size: int) -> Iterator[list[tuple]]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def bare_copy(database_url: str, batch_size: int) -> tuple[float, int]:
+    """Seconds to COPY the landed rows into a table shaped like staging.events, batch by batch."""
+    columns = ", ".join(EVENT_COLUMNS)
+    with psycopg.connect(database_url) as conn:
+        # As text, the way the lander writes it: COPY then parses it exactly as in ingestion.
+        as_text = ", ".join(f"{c}::text" if c == "data" else c for c in EVENT_COLUMNS)
+        rows = conn.execute(f"SELECT {as_text} FROM staging.events").fetchall()
+        conn.execute("CREATE TABLE staging.bench_copy (LIKE staging.events INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        for batch in _batches(rows, batch_size):
+            with conn.transaction(), conn.cursor() as cur, cur.copy(
+                    f"COPY staging.bench_copy ({columns}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+        return time.perf_counter() - started, len(rows)
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--linger-ms", type=int, default=200)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+    server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace("+psycopg", "")
+
+    partner = f"bench{uuid.uuid4().hex[:8]}"
+    topic = events_topic(partner)
+    ensure_topics(bootstrap, [topic])
+    publish(bootstrap, topic, partner, args.events)
+    database_url, database = scratch_database(server_url)
+    shipped = load_registry()
+    roles = {p.role: p.allowed_types for p in shipped}
+    registry = PartnerRegistry({**{p.partner_id: p for p in shipped}, partner: Partner(
+        partner, "benchmark partner", "training_platform", "330106",
+        roles["training_platform"])})
+    pseudonymiser = Pseudonymiser({"b1": secrets.token_bytes(32)}, active_key_id="b1")
+
+    def settings(group: str) -> ConsumerSettings:
+        return ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
+                                group_id=group, topic_pattern=f"^{topic.replace('.', '[.]')}$",
+                                batch_size=args.batch_size, linger_ms=args.linger_ms)
+
+    try:
+        consume_s = bare_consume(bootstrap, topic, args.events, args.batch_size)
+        first_s, first_landed = ingest(settings(f"{partner}-first"), registry, pseudonymiser)
+        replay_s, replay_landed = ingest(settings(f"{partner}-replay"), registry, pseudonymiser)
+        copy_s, copied = bare_copy(database_url, args.batch_size)
+        rss = peak_rss_mb()
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+    assert first_landed == args.events and replay_landed == 0 and copied == args.events
+    rate = {name: args.events / seconds for name, seconds in
+            (("bare consume", consume_s), ("bare COPY", copy_s), ("ingest", first_s),
+             ("replay", replay_s))}
+    ratios = {"vs bare consume": rate["ingest"] / rate["bare consume"],
+              "vs bare COPY": rate["ingest"] / rate["bare COPY"],
+              "replay vs first": rate["replay"] / rate["ingest"]}
+    print(f"{args.events} events, batch {args.batch_size}, linger {args.linger_ms} ms")
+    print(f"{'measure':<18}{'events/s':>12}")
+    for name, value in rate.items():
+        print(f"{name:<18}{value:>12,.0f}")
+    print(f"{'ratio':<18}{'value':>12}{'target':>10}")
+    failed = False
+    for name, value in ratios.items():
+        ok = value >= TARGETS[name]
+        failed |= not ok
+        print(f"{name:<18}{value:>12.2f}{'>= ' + str(TARGETS[name]):>10}{'' if ok else '  MISS'}")
+    print(f"{'peak RSS (MB)':<18}{rss:>12.0f}{'<= ' + str(RSS_LIMIT_MB):>10}"
+          f"{'' if rss <= RSS_LIMIT_MB else '  MISS'}")
+    failed |= rss > RSS_LIMIT_MB
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

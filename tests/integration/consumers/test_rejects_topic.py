@@ -1,0 +1,57 @@
+"""Refused events reach the partner's rejects topic byte for byte, with the reasons in headers."""
+
+from __future__ import annotations
+
+import hashlib
+
+import psycopg
+import pytest
+from kafka import KafkaProducer
+
+from consumers.service import SERVICE_VERSION
+from schemas.errors import stage_of
+from schemas.topics import events_topic, rejects_topic
+from tests.support.consumers import rejected, service
+from tests.support.events import poison
+from tests.support.kafka import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_refused_event_reaches_the_rejects_topic_with_its_bytes_headers_and_reason(
+        kafka_bootstrap, database_url, new_partners, pseudonymiser):
+    partners = new_partners("training_platform")
+    pid = partners["training_platform"]
+    refused = poison(pid)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                             max_request_size=4 * 1024 * 1024)
+    sent = {}
+    for code, value in refused.items():
+        metadata = producer.send(events_topic(pid), value, key=code.encode(),
+                                 headers=[("traceparent", code.encode())]).get(timeout=30)
+        sent[code] = (metadata.partition, metadata.offset)
+    producer.close()
+
+    service(kafka_bootstrap, database_url, partners, pseudonymiser).run(until_caught_up=True)
+
+    paths = dict(rejected(database_url))
+    records = read_topic(kafka_bootstrap, rejects_topic(pid), len(refused))
+    assert sorted(r.key.decode() for r in records) == sorted(refused)
+    for record in records:
+        code = record.key.decode()
+        headers = dict(record.headers)
+        assert record.value == refused[code]
+        assert headers["traceparent"] == code.encode()  # the partner's own headers are kept
+        assert headers["skillsync.reason_code"] == code.encode()
+        assert headers["skillsync.stage"] == stage_of(code).encode()
+        assert headers["skillsync.field_path"] == paths[code].encode()
+        assert headers["skillsync.message"]
+        assert headers["skillsync.original_topic"] == events_topic(pid).encode()
+        partition, offset = sent[code]
+        assert headers["skillsync.original_partition"] == str(partition).encode()
+        assert headers["skillsync.original_offset"] == str(offset).encode()
+        assert headers["skillsync.service_version"] == SERVICE_VERSION.encode()
+    with psycopg.connect(database_url) as conn:
+        digests = dict(conn.execute(
+            "SELECT reason_code, payload_sha256 FROM staging.rejected").fetchall())
+    assert digests == {code: hashlib.sha256(value).hexdigest() for code, value in refused.items()}
