@@ -2,60 +2,97 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
+
+from schemas.events import FAMILIES
 
 Severity = Literal["blocking", "warning"]
+SEVERITY_SETTING = "SKILLSYNC_EXPECTATION_SEVERITY"
 
 # PostgreSQL's regex dialect: the same rule as schemas.identity.OCCUPATION_CODE_PATTERN.
 OCCUPATION_CODE_SQL_REGEX = r"^[1-8]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"
-
-FAMILIES = (
-    "enrollment.created", "enrollment.withdrawn", "completion.recorded", "evaluation.recorded",
-    "evaluation.corrected", "certificate.issued", "certificate.revoked", "control.totals",
-)
+CERTIFICATE_NUMBER_SQL_REGEX = r"^[A-Z0-9]{10,30}$"
+# The consumer accepts events up to this far ahead of the broker's clock.
+CLOCK_SKEW = "10 minutes"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One expectation: a stable name (for configuration and messages), its GX class and args."""
+    """One expectation: a stable name (for configuration and messages), its GX class and args.
+
+    `violation` is the same rule as a SQL predicate over the day query's columns: it picks the
+    failing rows for quarantine inside PostgreSQL (NULL, as in GX, is not a violation).
+    """
 
     name: str
     expectation: str
     kwargs: dict[str, object]
     severity: Severity
+    violation: str
 
 
 def staging_day_query(day: date) -> str:
     """The day's landed events with the fields the checks read, extracted in PostgreSQL."""
     # The date is a date object formatted by isoformat(): no text from outside reaches the SQL.
     return f"""
-        SELECT partner_id, event_id, family, occurred_at, appended_at,
+        SELECT partner_id, event_id, family, occurred_at,
+               appended_at + interval '{CLOCK_SKEW}' AS latest_occurrence,
                CASE WHEN family = 'control.totals' THEN 'none' ELSE person END AS person,
                coalesce(data->'course'->>'occupation_code', data->>'occupation_code')
                    AS occupation_code,
-               coalesce(data->'course'->>'level', data->>'level')::int AS level
+               coalesce(data->'course'->>'level', data->>'level')::int AS level,
+               data->>'result' AS result,
+               CASE WHEN family = 'certificate.issued' THEN data->>'certificate_number' END
+                   AS certificate_number,
+               count(*) OVER (PARTITION BY partner_id, event_id) AS key_copies
         FROM staging.events
         WHERE append_day = DATE '{day.isoformat()}'
     """
 
 
 def staging_day_checks() -> list[Check]:
+    families = sorted(FAMILIES)
+    family_list = ", ".join(f"'{f}'" for f in families)
     return [
         Check("event_id_present", "ExpectColumnValuesToNotBeNull", {"column": "event_id"},
-              "blocking"),
+              "blocking", "event_id IS NULL"),
         Check("event_unique", "ExpectCompoundColumnsToBeUnique",
-              {"column_list": ["partner_id", "event_id"]}, "blocking"),
+              {"column_list": ["partner_id", "event_id"]}, "blocking", "key_copies > 1"),
         Check("family_known", "ExpectColumnValuesToBeInSet",
-              {"column": "family", "value_set": list(FAMILIES)}, "blocking"),
+              {"column": "family", "value_set": families}, "blocking",
+              f"family NOT IN ({family_list})"),
         Check("occupation_code_format", "ExpectColumnValuesToMatchRegex",
-              {"column": "occupation_code", "regex": OCCUPATION_CODE_SQL_REGEX}, "blocking"),
+              {"column": "occupation_code", "regex": OCCUPATION_CODE_SQL_REGEX}, "blocking",
+              f"occupation_code !~ '{OCCUPATION_CODE_SQL_REGEX}'"),
         Check("level_in_range", "ExpectColumnValuesToBeBetween",
-              {"column": "level", "min_value": 1, "max_value": 5}, "blocking"),
+              {"column": "level", "min_value": 1, "max_value": 5}, "blocking",
+              "level NOT BETWEEN 1 AND 5"),
         Check("learner_pseudonymised", "ExpectColumnValuesToNotBeNull", {"column": "person"},
-              "blocking"),
+              "blocking", "person IS NULL"),
+        Check("result_known", "ExpectColumnValuesToBeInSet",
+              {"column": "result", "value_set": ["pass", "fail"]}, "blocking",
+              "result NOT IN ('pass', 'fail')"),
+        Check("certificate_number_format", "ExpectColumnValuesToMatchRegex",
+              {"column": "certificate_number", "regex": CERTIFICATE_NUMBER_SQL_REGEX},
+              "warning", f"certificate_number !~ '{CERTIFICATE_NUMBER_SQL_REGEX}'"),
         Check("occurred_before_appended", "ExpectColumnPairValuesAToBeGreaterThanB",
-              {"column_A": "appended_at", "column_B": "occurred_at", "or_equal": True},
-              "warning"),
+              {"column_A": "latest_occurrence", "column_B": "occurred_at", "or_equal": True},
+              "warning", "latest_occurrence < occurred_at"),
     ]
+
+
+def with_severities(checks: list[Check], overrides: Mapping[str, str]) -> list[Check]:
+    """The checks with configured severities; an unknown name or level is a configuration error."""
+    known = {c.name for c in checks}
+    levels = get_args(Severity)
+    for name, level in overrides.items():
+        if name not in known:
+            raise ValueError(f"{SEVERITY_SETTING} names unknown expectation {name!r}; "
+                             f"known: {sorted(known)}")
+        if level not in levels:
+            raise ValueError(f"{SEVERITY_SETTING}: {name} must be one of {levels}, not {level!r}")
+    return [replace(c, severity=overrides[c.name]) if c.name in overrides else c  # type: ignore[arg-type]
+            for c in checks]

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from quality.suites import Check, Severity, staging_day_checks, staging_day_query
+from sqlalchemy import Engine, text
+
+from quality.suites import Check, Severity, staging_day_checks, staging_day_query, with_severities
 
 log = logging.getLogger("skillsync.quality")
 
@@ -19,6 +21,7 @@ DEFAULT_GX_ROOT = Path(__file__).resolve().parent.parent / ".local" / "gx"
 @dataclass(frozen=True)
 class CheckResult:
     name: str
+    expectation: str
     severity: Severity
     success: bool
     element_count: int
@@ -42,8 +45,8 @@ class DayValidation:
 
     def failure_message(self) -> str:
         return "; ".join(
-            f"{r.name}: {r.unexpected_count} of {r.element_count} rows unexpected"
-            for r in self.blocking_failures)
+            f"blocking expectation {r.name} ({r.expectation}) failed: {r.unexpected_count} of "
+            f"{r.element_count} rows unexpected" for r in self.blocking_failures)
 
 
 class BlockingExpectationFailed(RuntimeError):
@@ -51,7 +54,7 @@ class BlockingExpectationFailed(RuntimeError):
 
 
 def validate_day(database_url: str, day: date, *, gx_root: Path = DEFAULT_GX_ROOT,
-                 severities: Mapping[str, Severity] | None = None,
+                 severities: Mapping[str, str] | None = None,
                  checks: list[Check] | None = None) -> DayValidation:
     """Validate the day's staging rows; results and Data Docs are kept under gx_root.
 
@@ -59,8 +62,8 @@ def validate_day(database_url: str, day: date, *, gx_root: Path = DEFAULT_GX_ROO
     """
     import great_expectations as gx
 
-    checks = checks if checks is not None else staging_day_checks()
-    overrides = dict(severities or {})
+    checks = with_severities(checks if checks is not None else staging_day_checks(),
+                             severities or {})
     gx_root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(gx_root))
     source = context.data_sources.add_or_update_sql(name="skillsync",
@@ -88,10 +91,12 @@ def validate_day(database_url: str, day: date, *, gx_root: Path = DEFAULT_GX_ROO
     results: list[CheckResult] = []
     for run in outcome.run_results.values():
         for item in run.results:
-            name = str(item.expectation_config.meta.get("check"))
-            declared = next(c.severity for c in checks if c.name == name)
+            config = item.expectation_config
+            name = config.meta.get("check") if config is not None else None
+            check = next(c for c in checks if c.name == name)
             results.append(CheckResult(
-                name=name, severity=overrides.get(name, declared), success=bool(item.success),
+                name=check.name, expectation=check.expectation, severity=check.severity,
+                success=bool(item.success),
                 element_count=int(item.result.get("element_count") or 0),
                 unexpected_count=int(item.result.get("unexpected_count") or 0)))
     docs = context.get_docs_sites_urls()
@@ -101,3 +106,40 @@ def validate_day(database_url: str, day: date, *, gx_root: Path = DEFAULT_GX_ROO
             log.warning("expectation failed", extra={"check": r.name, "severity": r.severity,
                                                      "unexpected": r.unexpected_count})
     return validation
+
+
+def record_validation(engine: Engine, validation: DayValidation, run_id: str,
+                      checks: list[Check] | None = None) -> int:
+    """Keep the run's results and replace the day's quarantine; returns rows quarantined.
+
+    Failing rows are picked by each check's SQL predicate inside PostgreSQL, never fetched.
+    """
+    by_name = {c.name: c for c in (checks if checks is not None else staging_day_checks())}
+    day = validation.business_day
+    quarantined = 0
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO warehouse.validation_results (business_day, run_id, check_name,"
+            " expectation, severity, success, element_count, unexpected_count)"
+            " VALUES (:day, :run, :name, :expectation, :severity, :success, :elements,"
+            " :unexpected) ON CONFLICT (business_day, run_id, check_name) DO UPDATE SET"
+            " severity = EXCLUDED.severity, success = EXCLUDED.success,"
+            " element_count = EXCLUDED.element_count,"
+            " unexpected_count = EXCLUDED.unexpected_count, validated_at = now()"),
+            [{"day": day, "run": run_id, "name": r.name, "expectation": r.expectation,
+              "severity": r.severity, "success": r.success, "elements": r.element_count,
+              "unexpected": r.unexpected_count} for r in validation.results])
+        conn.execute(text("DELETE FROM warehouse.quarantine WHERE business_day = :day"),
+                     {"day": day})
+        for result in validation.results:
+            if result.success:
+                continue
+            quarantined += conn.execute(text(
+                "INSERT INTO warehouse.quarantine (business_day, partner_id, event_id,"
+                " check_name, family, severity, run_id)"
+                " SELECT :day, partner_id, event_id, :name, family, :severity, :run"
+                f" FROM ({staging_day_query(day)}) day_rows"
+                f" WHERE {by_name[result.name].violation} ON CONFLICT DO NOTHING"),
+                {"day": day, "name": result.name, "severity": result.severity,
+                 "run": run_id}).rowcount
+    return quarantined

@@ -11,7 +11,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
 
 
 def libpq_url(url: str) -> str:

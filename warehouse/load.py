@@ -1,70 +1,132 @@
-"""Load one business day from staging into the warehouse, replacing that day atomically."""
+"""Reconcile and load one business day, restating the late days it reopens, in one transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
-# Only this statement decides what an enrollment fact is; a rerun of the day repeats it exactly.
-_ENROLLMENTS = text(
-    """
-    INSERT INTO warehouse.fact_enrollment (
-        partner_id, enrollment_id, event_id, business_day, person, key_id, occupation_code,
-        level, course_id, mode, institution_code, district_code, enrolled_at)
-    SELECT DISTINCT ON (e.partner_id, e.data->>'enrollment_id')
-        e.partner_id, e.data->>'enrollment_id', e.event_id, e.append_day, e.person, e.key_id,
-        e.data->'course'->>'occupation_code', (e.data->'course'->>'level')::smallint,
-        e.data->'course'->>'course_id', e.data->'course'->>'mode',
-        e.data->'institution'->>'credit_code', e.data->>'district_code',
-        (e.data->>'enrolled_at')::timestamptz
-    FROM staging.events e
-    WHERE e.append_day = :day AND e.family = 'enrollment.created'
-    ORDER BY e.partner_id, e.data->>'enrollment_id', e.occurred_at, e.event_id
-    ON CONFLICT (partner_id, enrollment_id) DO NOTHING
-    """
-)
+from schemas import reference
+from warehouse import reconcile
+
+SUBSIDY_SCHEME = "training_subsidy"
+
+
+@dataclass(frozen=True)
+class ReconcileRules:
+    """The knobs of the night that change which facts a day gets."""
+
+    lookback_days: int = 3
+    duplicate_window_days: int = 3
+
+    def __post_init__(self) -> None:
+        if self.lookback_days < 0 or self.duplicate_window_days < 0:
+            raise ValueError("lookback_days and duplicate_window_days must be >= 0")
 
 
 @dataclass(frozen=True)
 class LoadResult:
     business_day: date
+    restated_days: list[date]
     rows: dict[str, int]
 
 
-def load_day(engine: Engine, day: date, run_id: str) -> LoadResult:
-    """Replace the day's facts in one transaction; concurrent loads of a day queue, not double."""
+def load_day(engine: Engine, day: date, run_id: str,
+             rules: ReconcileRules | None = None) -> LoadResult:
+    """Recompute the facts of `day` and of the earlier days its late events belong to.
+
+    All loads share one lock: the days two runs restate overlap, so they take turns.
+    """
+    rules = rules or ReconcileRules()
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'), :d)"),
-                     {"d": day.toordinal()})
-        conn.execute(text("DELETE FROM warehouse.fact_enrollment WHERE business_day = :day"),
-                     {"day": day})
-        enrollments = conn.execute(_ENROLLMENTS, {"day": day}).rowcount
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"))
+        lookback = {"lookback": rules.lookback_days}
+        days = [d for (d,) in conn.execute(reconcile.RESTATE_DAYS, {"d": day, **lookback})]
+        horizon = conn.execute(reconcile.HORIZON, {"d": day}).scalar_one()
+        params = {"days": days, "first": min(days), "h": horizon, **lookback,
+                  "duplicate_seconds": rules.duplicate_window_days * 86400,
+                  "scheme": SUBSIDY_SCHEME}
+        _refresh_reference(conn)
+        conn.execute(reconcile.NIGHT_EVENTS, params)
+        for table in reconcile.FACT_TABLES:
+            conn.execute(text(f"DELETE FROM warehouse.{table} WHERE business_day = ANY(:days)"),
+                         params)
+        for statement in reconcile.DIMENSIONS_FROM_DAY:
+            conn.execute(statement, params)
+        rows = {
+            "fact_enrollment": conn.execute(reconcile.ENROLLMENTS, params).rowcount,
+            "fact_completion": conn.execute(reconcile.COMPLETIONS, params).rowcount,
+            "fact_evaluation": conn.execute(reconcile.EVALUATIONS, params).rowcount,
+            "fact_certificate": conn.execute(reconcile.CERTIFICATES, params).rowcount,
+            "fact_subsidy_eligibility": conn.execute(reconcile.SUBSIDIES, params).rowcount,
+            "discrepancy": sum(conn.execute(s, params).rowcount
+                               for s in reconcile.DISCREPANCIES),
+            "partner_scorecard": conn.execute(reconcile.SCORECARD, params).rowcount,
+        }
         conn.execute(
             text("INSERT INTO warehouse.load_runs (business_day, run_id, table_name, rows_loaded)"
-                 " VALUES (:day, :run, 'fact_enrollment', :n) ON CONFLICT DO NOTHING"),
-            {"day": day, "run": run_id, "n": enrollments},
-        )
-    return LoadResult(day, {"fact_enrollment": enrollments})
+                 " SELECT :day, :run, t, n FROM unnest(CAST(:tables AS text[]),"
+                 " CAST(:counts AS int[])) AS x(t, n) ON CONFLICT DO NOTHING"),
+            {"day": day, "run": run_id, "tables": list(rows), "counts": list(rows.values())})
+    return LoadResult(day, days, rows)
+
+
+def _refresh_reference(conn: Connection) -> None:
+    """Reference dimensions follow the reference data shipped with this code version."""
+    conn.execute(
+        text("INSERT INTO warehouse.dim_occupation VALUES (:code, :zh, :en, :digital, :green)"
+             " ON CONFLICT (code) DO UPDATE SET name_zh = EXCLUDED.name_zh,"
+             " name_en = EXCLUDED.name_en, digital = EXCLUDED.digital, green = EXCLUDED.green"),
+        [{"code": o.code, "zh": o.name_zh, "en": o.name_en, "digital": o.digital,
+          "green": o.green} for o in reference.occupations().values()])
+    conn.execute(
+        text("INSERT INTO warehouse.dim_level VALUES (:level, :zh, :grade, :en)"
+             " ON CONFLICT (level) DO UPDATE SET name_zh = EXCLUDED.name_zh,"
+             " grade_zh = EXCLUDED.grade_zh, name_en = EXCLUDED.name_en"),
+        [{"level": s.level, "zh": s.name_zh, "grade": s.grade_zh, "en": s.name_en}
+         for s in reference.skill_levels().values()])
+    conn.execute(
+        text("INSERT INTO warehouse.dim_district VALUES (:code, :zh, :en, :retired)"
+             " ON CONFLICT (code) DO UPDATE SET name_zh = EXCLUDED.name_zh,"
+             " name_en = EXCLUDED.name_en, retired = EXCLUDED.retired"),
+        [{"code": d.code, "zh": d.name_zh, "en": d.name_en, "retired": d.retired}
+         for d in reference.divisions().values()])
+    # The rules table mirrors the shipped, dated rules exactly: old rows are never edited there.
+    conn.execute(text("DELETE FROM warehouse.dim_subsidy_rule"))
+    conn.execute(
+        text("INSERT INTO warehouse.dim_subsidy_rule VALUES"
+             " (:scheme, :type, :level, :amount, :valid_from, :valid_to)"),
+        [{"scheme": r.scheme, "type": r.certificate_type, "level": r.level,
+          "amount": r.amount_yuan, "valid_from": r.valid_from, "valid_to": r.valid_to}
+         for r in reference.subsidy_rules()])
 
 
 def day_summary(engine: Engine, day: date) -> dict[str, object]:
     """Counts read back from staging and warehouse for the printed summary."""
     with engine.connect() as conn:
-        staged = dict(conn.execute(text(
-            "SELECT family, count(*) FROM staging.events WHERE append_day = :day GROUP BY 1"),
-            {"day": day}).all())
-        rejected = dict(conn.execute(text(
+        staged: dict[str, int] = dict(conn.execute(text(
+            "SELECT family, count(*) FROM staging.events WHERE append_day = :day GROUP BY 1"
+            " ORDER BY 1"), {"day": day}).all())
+        rejected: dict[str, int] = dict(conn.execute(text(
             "SELECT reason_code, count(*) FROM staging.rejected WHERE append_day = :day "
-            "GROUP BY 1"), {"day": day}).all())
-        by_partner = dict(conn.execute(text(
+            "GROUP BY 1 ORDER BY 1"), {"day": day}).all())
+        by_partner: dict[str, int] = dict(conn.execute(text(
             "SELECT partner_id, count(*) FROM warehouse.fact_enrollment WHERE business_day = :day"
             " GROUP BY 1 ORDER BY 1"), {"day": day}).all())
+        discrepancies = {f"{k}/{s}": n for k, s, n in conn.execute(text(
+            "SELECT kind, severity, count(*) FROM warehouse.discrepancy"
+            " WHERE business_day BETWEEN :first AND :day GROUP BY 1, 2 ORDER BY 1, 2"),
+            {"day": day, "first": day - timedelta(days=7)}).all()}
+        eligible = conn.execute(text(
+            "SELECT count(*), coalesce(sum(amount_yuan), 0) FROM warehouse.subsidy_list"
+            " WHERE business_day = :day"), {"day": day}).one()
     return {
         "business_day": day.isoformat(),
         "staged_by_family": staged,
         "rejected_by_reason": rejected,
         "enrollments_by_partner": by_partner,
         "enrollments_total": sum(by_partner.values()),
+        "discrepancies_last_7_days": discrepancies,
+        "subsidy_eligible": {"certificates": eligible[0], "amount_yuan": int(eligible[1])},
     }

@@ -12,7 +12,7 @@ LOCAL_KAFKA = "127.0.0.1:19092"
 
 
 class NightlySettings(BaseSettings):
-    """Where the staging and warehouse database and the broker are."""
+    """Where the staging and warehouse database and the broker are, and the night's rules."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -25,3 +25,14 @@ class NightlySettings(BaseSettings):
                                 validation_alias="SKILLSYNC_CONSUMER_GROUP")
     topic_pattern: str = Field(default=EVENTS_TOPIC_PATTERN,
                                validation_alias="SKILLSYNC_TOPIC_PATTERN")
+    # How many days back a late event may reopen; older ones count on the day they arrived.
+    lookback_days: int = Field(default=3, ge=0, le=31, validation_alias="SKILLSYNC_LOOKBACK_DAYS")
+    # Two partners' enrollments of one person this close together are one training.
+    duplicate_window_days: int = Field(default=3, ge=0, le=90,
+                                       validation_alias="SKILLSYNC_DUPLICATE_WINDOW_DAYS")
+    # JSON object {expectation name: "blocking" | "warning"} overriding the suite's defaults.
+    expectation_severity: dict[str, str] = Field(
+        default_factory=dict, validation_alias="SKILLSYNC_EXPECTATION_SEVERITY")
+    # Failure alerts are always logged; with a URL they are also POSTed there as JSON.
+    alert_webhook_url: SecretStr | None = Field(default=None,
+                                                validation_alias="SKILLSYNC_ALERT_WEBHOOK")

@@ -65,3 +65,35 @@ def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
     assert str(first.state) == "success" and str(second.state) == "success"
     assert len(after_first) == published == 300
     assert _warehouse_rows(database_url) == after_first
+
+
+def test_a_blocking_expectation_stops_the_run_before_the_load(
+        kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch):
+    pid = new_partners("training_platform")["training_platform"]
+    publish(kafka_bootstrap, events_topic(pid), [encode(enrollment(pid, n)) for n in range(20)])
+    group = f"e2e-{pid}"
+    pattern = f"^skills\\.events\\.{pid}$"
+    IngestService(ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
+                                   group_id=group, topic_pattern=pattern, linger_ms=50),
+                  registry=registry_with({pid: "training_platform"}),
+                  pseudonymiser=pseudonymiser).run(until_caught_up=True)
+    with psycopg.connect(database_url) as conn:
+        # A row no current consumer would land: its learner was never pseudonymised.
+        conn.execute("UPDATE staging.events SET person = NULL WHERE event_id = %s",
+                     (f"{pid}-evt-0000003",))
+    for name, value in {"SKILLSYNC_DATABASE_URL": database_url, "SKILLSYNC_CONSUMER_GROUP": group,
+                        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                        "SKILLSYNC_TOPIC_PATTERN": pattern}.items():
+        monkeypatch.setenv(name, value)
+    today = datetime.now(SHANGHAI).date()
+
+    run = _load_dag().test(logical_date=datetime.now(SHANGHAI),
+                           run_conf={"business_day": today.isoformat()})
+
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "failed"
+    assert states["validate"] == "failed" and states["load"] == "upstream_failed"
+    assert _warehouse_rows(database_url) == []
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT check_name FROM warehouse.quarantine").fetchall() == [
+            ("learner_pseudonymised",)]

@@ -1,0 +1,83 @@
+"""Great Expectations on a landed day: results kept per run, failing rows quarantined in SQL."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from quality.validate import BlockingExpectationFailed
+from schemas.topics import events_topic
+from tests.support.events import encode, enrollment, registry_with
+from tests.support.kafka import publish
+from tests.support.nightly import ingest
+from warehouse import nightly
+from warehouse.settings import NightlySettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def landed_day(kafka_bootstrap, database_url, new_partners, pseudonymiser) -> date:
+    """Forty enrollments landed by the real consumer, one then corrupted in staging."""
+    partner = new_partners("training_platform")["training_platform"]
+    publish(kafka_bootstrap, events_topic(partner), [encode(enrollment(partner, n))
+                                                    for n in range(40)])
+    ingest(kafka_bootstrap, database_url, [partner], registry_with({partner: "training_platform"}),
+           pseudonymiser, group=f"quality-{partner}")
+    with psycopg.connect(database_url) as conn:
+        # What an older consumer without the level rule would have landed.
+        day = conn.execute(
+            "UPDATE staging.events SET data = jsonb_set(data, '{course,level}', '9')"
+            " WHERE event_id = %s RETURNING append_day", (f"{partner}-evt-0000007",)).fetchone()[0]
+    return day
+
+
+def _settings(database_url: str) -> NightlySettings:
+    return NightlySettings(SKILLSYNC_DATABASE_URL=database_url)  # type: ignore[call-arg]
+
+
+def _rows(database_url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_blocking_failure_names_the_expectation_and_keeps_results_and_quarantine(
+        landed_day, database_url, tmp_path):
+    with pytest.raises(BlockingExpectationFailed) as failure:
+        nightly.validate(landed_day, "run-1", _settings(database_url))
+
+    assert "level_in_range" in str(failure.value)
+    assert "1 of 40 rows unexpected" in str(failure.value)
+    results = dict(_rows(database_url, "SELECT check_name, success FROM"
+                         " warehouse.validation_results WHERE run_id = 'run-1'"))
+    assert results["level_in_range"] is False and results["event_unique"] is True
+    assert _rows(database_url, "SELECT event_id, check_name, severity FROM warehouse.quarantine"
+                 ) == [(_rows(database_url, "SELECT event_id FROM staging.events WHERE"
+                              " data->'course'->>'level' = '9'")[0][0],
+                        "level_in_range", "blocking")]
+
+
+def test_a_warning_override_lets_the_day_load_without_its_quarantined_row(
+        landed_day, database_url, monkeypatch):
+    monkeypatch.setenv("SKILLSYNC_EXPECTATION_SEVERITY", '{"level_in_range": "warning"}')
+    settings = _settings(database_url)
+
+    validation = nightly.validate(landed_day, "run-2", settings)
+    nightly.load(landed_day, "run-2", settings)
+
+    assert validation.passed and not validation.blocking_failures
+    assert validation.docs_index and validation.docs_index.endswith("index.html")
+    assert _rows(database_url, "SELECT count(*) FROM warehouse.fact_enrollment") == [(39,)]
+    assert _rows(database_url, "SELECT count(*) FROM warehouse.fact_enrollment f JOIN"
+                 " warehouse.quarantine q USING (partner_id, event_id)") == [(0,)]
+
+
+def test_an_unknown_expectation_in_the_severity_setting_stops_with_its_name(
+        database_url, monkeypatch):
+    monkeypatch.setenv("SKILLSYNC_EXPECTATION_SEVERITY", '{"levels": "warning"}')
+    settings = _settings(database_url)
+
+    with pytest.raises(ValueError, match=r"SKILLSYNC_EXPECTATION_SEVERITY.*'levels'"):
+        nightly.validate(date(2026, 1, 1), "run-3", settings)

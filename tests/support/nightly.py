@@ -1,0 +1,112 @@
+"""Simulated city days through the real broker and consumer, and checksums of warehouse tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+
+import orjson
+import psycopg
+from kafka import KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
+from pydantic import SecretStr
+
+from consumers.service import IngestService
+from consumers.settings import ConsumerSettings
+from infra.kafka.topics import TOPIC_CONFIG, connect_admin
+from partners.simulate import OutgoingMessage, Simulation
+from schemas.partners import Partner, PartnerRegistry, load_registry
+from schemas.pseudonym import Pseudonymiser
+from schemas.topics import events_topic
+
+# Tables whose rows a night decides; run bookkeeping (load_runs, validation_results) is not one.
+NIGHT_TABLES = (
+    "fact_enrollment", "fact_completion", "fact_evaluation", "fact_certificate",
+    "fact_subsidy_eligibility", "discrepancy", "partner_scorecard", "dim_date", "dim_person",
+    "dim_institution", "dim_partner", "dim_occupation", "dim_level", "dim_district",
+    "dim_subsidy_rule",
+)
+
+
+def registry_of(partners: Mapping[str, str]) -> PartnerRegistry:
+    """Only the given {partner_id: role}, each allowed what its role is in the shipped registry."""
+    allowed_by_role = {p.role: p.allowed_types for p in load_registry()}
+    return PartnerRegistry({
+        pid: Partner(partner_id=pid, name=f"test partner {pid}", role=role,
+                     district_code="330106", allowed_types=allowed_by_role[role])
+        for pid, role in partners.items()})
+
+
+def use_sender_clock(bootstrap: str, topics: Iterable[str]) -> None:
+    """Let these test topics keep the producer's timestamps, so a test can replay past days.
+
+    Production topics are stamped with the broker's append time; a test publishing last week's
+    traffic now needs the broker to record when each message was really sent.
+    """
+    admin = connect_admin(bootstrap)
+    try:
+        admin.alter_configs([
+            ConfigResource(ConfigResourceType.TOPIC, topic,
+                           configs={**TOPIC_CONFIG, "message.timestamp.type": "CreateTime"})
+            for topic in topics])
+    finally:
+        admin.close()
+
+
+def publish_as_sent(bootstrap: str, messages: Iterable[OutgoingMessage]) -> int:
+    """Publish in order, each stamped with the time its partner sent it (the event's `time`).
+
+    Unparseable messages take the previous message's time: they were sent in between.
+    """
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                             linger_ms=5)
+    try:
+        futures, stamp = [], 0
+        for message in messages:
+            stamp = max(stamp, _sent_at_ms(message.value) or stamp)
+            futures.append(producer.send(message.topic, message.value, key=message.key,
+                                         headers=list(message.headers), timestamp_ms=stamp))
+        producer.flush(timeout=60)
+        return sum(1 for f in futures if f.get(timeout=60) is not None)
+    finally:
+        producer.close(timeout=10)
+
+
+def _sent_at_ms(value: bytes) -> int | None:
+    try:
+        sent = orjson.loads(value).get("time")
+        return int(datetime.fromisoformat(sent).timestamp() * 1000)
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def ingest(bootstrap: str, database_url: str, partner_ids: Iterable[str],
+           registry: PartnerRegistry, pseudonymiser: Pseudonymiser, group: str) -> None:
+    """Run the real consumer over the partners' topics until it has landed everything."""
+    pattern = "^skills\\.events\\.(" + "|".join(sorted(partner_ids)) + ")$"
+    settings = ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
+                                group_id=group, topic_pattern=pattern, linger_ms=20)
+    IngestService(settings, registry=registry, pseudonymiser=pseudonymiser).run(
+        until_caught_up=True)
+
+
+def land_simulation(simulation: Simulation, *, bootstrap: str, database_url: str,
+                    partners: Mapping[str, str], pseudonymiser: Pseudonymiser) -> None:
+    use_sender_clock(bootstrap, [events_topic(p) for p in partners])
+    publish_as_sent(bootstrap, simulation.messages)
+    ingest(bootstrap, database_url, partners, registry_of(partners), pseudonymiser,
+           group=f"nightly-{min(partners)}")
+
+
+def table_checksums(database_url: str, tables: Iterable[str] = NIGHT_TABLES) -> dict[str, str]:
+    """md5 of each table's rows in a total order: equal checksums, identical rows."""
+    with psycopg.connect(database_url) as conn:
+        return {t: (conn.execute(
+            f"SELECT md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), ''))"
+            f" FROM warehouse.{t} r").fetchone() or ("",))[0] for t in tables}
+
+
+def appended_days(database_url: str) -> list[date]:
+    with psycopg.connect(database_url) as conn:
+        return [d for (d,) in conn.execute(
+            "SELECT DISTINCT append_day FROM staging.events ORDER BY 1")]
