@@ -77,6 +77,15 @@ class ConsumerSettings(BaseSettings):
         except ValidationError as exc:
             raise ConfigurationError(describe(exc)) from None
 
+    @field_validator("database_url")
+    @classmethod
+    def _libpq_form(cls, value: SecretStr) -> SecretStr:
+        # The nightly side shares the variable in SQLAlchemy form; psycopg wants plain libpq.
+        scheme, sep, rest = value.get_secret_value().partition("://")
+        if sep and scheme.startswith("postgresql+"):
+            return SecretStr(f"postgresql://{rest}")
+        return value
+
     @field_validator("bootstrap_servers")
     @classmethod
     def _bootstrap_has_ports(cls, value: str) -> str:

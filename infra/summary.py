@@ -30,6 +30,15 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
             "GROUP BY 1", (business_day,)).fetchall()))
         redelivered = _scalar(conn, "SELECT count(*) FROM staging.redeliveries "
                                     "WHERE append_day = %s", (business_day,))
+        # A certificate number claimed by two people is one conflict, whatever rows record it.
+        found_kinds: Counter[str] = Counter(dict(conn.execute(
+            "SELECT kind, count(DISTINCT CASE WHEN kind = 'certificate_number_conflict' "
+            "THEN reference ELSE business_day::text || reference END) FROM warehouse.discrepancy GROUP BY 1"
+        ).fetchall()))
+        subsidy = [n for (n,) in conn.execute(
+            "SELECT certificate_number FROM warehouse.subsidy_list ORDER BY 1")]
+        subsidy_yuan = _scalar(conn, "SELECT coalesce(sum(amount_yuan), 0) "
+                                     "FROM warehouse.subsidy_list")
         facts = {table: _scalar(conn, f"SELECT count(*) FROM warehouse.{table}")
                  for (table,) in conn.execute(
                 "SELECT table_name FROM information_schema.tables "
@@ -57,6 +66,17 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
     print(f"\nre-sent events landed once: {redelivered} (expected {duplicates})"
           f"  {_check(redelivered == duplicates)}")
     all_ok &= redelivered == duplicates
+    expected_kinds = Counter(d["kind"] for d in manifest["discrepancies"])
+    print("\ndiscrepancies found by the night (expected from the injected faults):")
+    for kind in sorted(set(found_kinds) | set(expected_kinds)):
+        ok = found_kinds[kind] == expected_kinds[kind]
+        all_ok &= ok
+        print(f"  {kind:<40} {found_kinds[kind]:>5} {expected_kinds[kind]:>5}  {_check(ok)}")
+    subsidy_ok = subsidy == sorted(manifest["subsidy_eligible_certificates"])
+    all_ok &= subsidy_ok
+    print(f"\nsubsidy-eligible certificates: {len(subsidy)} (expected "
+          f"{len(manifest['subsidy_eligible_certificates'])}), {subsidy_yuan:,} yuan"
+          f"  {_check(subsidy_ok)}")
     print("\nwarehouse facts: " + ", ".join(f"{t}={n}" for t, n in facts.items()))
     print(f"\nresult: {'every count matches the ground truth' if all_ok else 'MISMATCHES above'}")
     return all_ok

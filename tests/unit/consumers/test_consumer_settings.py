@@ -107,3 +107,12 @@ def test_invalid_values_are_reported_by_the_variable_that_sets_them(tmp_path):
     assert "KAFKA_BOOTSTRAP_SERVERS" in message
     assert "SKILLSYNC_CONSUMER_SECURITY_PROTOCOL" in message
     assert SECRET not in message
+
+
+def test_the_shared_database_url_is_accepted_in_its_sqlalchemy_form(monkeypatch):
+    # The nightly side and the consumer read the same variable; the nightly side needs a driver.
+    monkeypatch.setenv("SKILLSYNC_DATABASE_URL", "postgresql+psycopg://u:pw@db.internal:5432/s")
+
+    settings = ConsumerSettings()
+
+    assert settings.database_url.get_secret_value() == "postgresql://u:pw@db.internal:5432/s"
