@@ -48,6 +48,9 @@ class CheckedEvent(msgspec.Struct, frozen=True):
     key_id: str | None
     data: dict[str, Any]
     warnings: tuple[str, ...]
+    # The envelope's `time`: the partner's own clock, which decides the day its control totals
+    # count the event in (occurred_at may be days earlier for a late report).
+    sent_at: datetime
 
 
 class _Checks:
@@ -81,6 +84,7 @@ class _Checks:
             key_id=self.pseudonymiser.key_id if self.person else None,
             data=data,
             warnings=tuple(self.warnings),
+            sent_at=envelope.time,
         )
 
     def not_in_future(self, moment: datetime, path: str) -> None:

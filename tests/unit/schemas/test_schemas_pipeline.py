@@ -100,6 +100,8 @@ def test_envelope_fields_are_carried() -> None:
     checked = check(event)
     assert checked.subject == event["data"]["enrollment_id"]
     assert checked.occurred_at == datetime.fromisoformat(event["data"]["enrolled_at"])
+    assert checked.sent_at == datetime.fromisoformat(event["time"])
+    assert checked.sent_at != checked.occurred_at
     assert checked.warnings == ()
 
 
