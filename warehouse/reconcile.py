@@ -457,7 +457,8 @@ SCORECARD = text(
         sum(s.rejected),
         (SELECT coalesce(jsonb_object_agg(reason_code, n ORDER BY reason_code), '{}')
          FROM (SELECT reason_code, count(*) AS n FROM staging.rejected r
-               WHERE r.append_day = s.day AND r.partner_id = s.partner_id GROUP BY 1) x),
+               WHERE r.append_day = s.day AND r.partner_id = s.partner_id
+                 AND r.replay_outcome IS DISTINCT FROM 'landed' GROUP BY 1) x),
         sum(s.duplicates), sum(s.late),
         (SELECT coalesce(sum((detail->>'missing_count')::int), 0) FROM warehouse.discrepancy g
          WHERE g.business_day = s.day AND g.partner_id = s.partner_id
@@ -472,7 +473,9 @@ SCORECARD = text(
         FROM staging.events WHERE append_day = ANY(:days) GROUP BY 1, 2
         UNION ALL
         SELECT append_day, partner_id, 0, count(*), 0, 0
-        FROM staging.rejected WHERE append_day = ANY(:days) GROUP BY 1, 2
+        FROM staging.rejected WHERE append_day = ANY(:days)
+          -- A refusal a replay later landed counts once, as valid.
+          AND replay_outcome IS DISTINCT FROM 'landed' GROUP BY 1, 2
         UNION ALL
         SELECT append_day, partner_id, 0, 0, count(*), 0
         FROM staging.redeliveries WHERE append_day = ANY(:days) GROUP BY 1, 2
