@@ -1,0 +1,112 @@
+"""Brokers dying under load: a single broker SIGKILLed, a replicated cluster losing leaders."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from infra.kafka import service as local_kafka
+from infra.kafka.cluster import LocalCluster
+from infra.kafka.topics import ensure_topics
+from infra.local import REPO_ROOT, LocalServices
+from infra.process import read_pid
+from schemas.topics import events_topic, rejects_topic
+from tests.fault.harness import Traffic, kill_hard
+from tests.support.consumers import free_port, own_postgres, process_env, running
+
+pytestmark = pytest.mark.integration
+
+ROLES = ("training_platform", "technician_college", "evaluation_org")
+
+
+def _partners() -> dict[str, str]:
+    return {role: f"t{uuid.uuid4().hex[:10]}" for role in ROLES}
+
+
+def _topics(partners: dict[str, str]) -> list[str]:
+    return [t for p in partners.values() for t in (events_topic(p), rejects_topic(p))]
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    state = REPO_ROOT / ".local" / "test" / "own" / f"cluster-{uuid.uuid4().hex[:8]}"
+    ports: list[int] = []
+    while len(ports) < 6:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    made = LocalCluster(state, list(zip(ports[::2], ports[1::2], strict=True)))
+    try:
+        made.start()
+        yield made
+    except BaseException:
+        made.stop()  # the nodes' logs stay under the state folder for the post-mortem
+        raise
+    made.stop()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_broker_sigkilled_and_restarted_under_load_loses_nothing(
+        scale, tmp_path, own_kafka: LocalServices):
+    bootstrap = own_kafka.kafka_bootstrap
+    partners = _partners()
+    ensure_topics(bootstrap, _topics(partners))
+    traffic = Traffic.simulated(partners, scale, seed=505)
+    rng = random.Random(505)
+    with own_postgres() as (_, database_url):
+        env = process_env(tmp_path, kafka_bootstrap=bootstrap, database_url=database_url,
+                          partners=partners, batch_size="200")
+        publisher = traffic.publish_in_background(bootstrap, over_s=scale.traffic_s)
+        with running(env, tmp_path / "consumer.log") as consumer:
+            for _ in range(scale.rounds):
+                time.sleep(rng.uniform(2.0, 5.0))
+                kill_hard(read_pid(local_kafka.pid_file(own_kafka)) or 0)
+                time.sleep(rng.uniform(1.0, 4.0))
+                local_kafka.start(own_kafka)
+            publisher.join(timeout=600)
+            assert not publisher.errors  # type: ignore[attr-defined]
+            recovery = traffic.wait_caught_up(database_url)
+            alive = consumer.proc.poll() is None
+        assert alive, "the consumer must ride out the broker's death, not exit"
+        traffic.verify(database_url, tmp_path, scenario="broker SIGKILL and restart under load",
+                       scale=scale, lag_recovery_s=recovery, broker_kills=scale.rounds)
+
+
+def test_partition_leaders_killed_repeatedly_in_a_three_broker_cluster_lose_nothing(
+        scale, tmp_path, cluster: LocalCluster):
+    partners = _partners()
+    topics = _topics(partners)
+    cluster.create_topics(topics)
+    cluster.wait_in_sync(topics)
+    traffic = Traffic.simulated(partners, scale, seed=606)
+    watched = events_topic(partners["training_platform"])
+    rng = random.Random(606)
+    leaders_killed: list[int] = []
+    with own_postgres() as (_, database_url):
+        env = process_env(tmp_path, kafka_bootstrap=cluster.bootstrap, database_url=database_url,
+                          partners=partners, batch_size="200")
+        publisher = traffic.publish_in_background(cluster.bootstrap, over_s=scale.traffic_s)
+        with running(env, tmp_path / "consumer.log") as consumer:
+            for round_ in range(scale.rounds):
+                time.sleep(rng.uniform(1.0, 3.0))
+                leader, _ = cluster.replicas([watched])[(watched, round_ % 3)]
+                cluster.kill(leader)
+                leaders_killed.append(leader)
+                time.sleep(rng.uniform(2.0, 4.0))
+                cluster.restart(leader)
+                # Killing the next leader before this one is back would leave one replica:
+                # fewer than min.insync, so writes would stop rather than risk a loss.
+                cluster.wait_in_sync(topics)
+            publisher.join(timeout=600)
+            assert not publisher.errors  # type: ignore[attr-defined]
+            recovery = traffic.wait_caught_up(database_url)
+            alive = consumer.proc.poll() is None
+        assert alive, "the consumer must ride out leader elections, not exit"
+        traffic.verify(database_url, tmp_path, scenario="3-broker cluster, leader killed "
+                       "repeatedly (RF 3, min ISR 2)", scale=scale, lag_recovery_s=recovery,
+                       leaders_killed=len(leaders_killed))
