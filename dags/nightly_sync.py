@@ -4,7 +4,8 @@ Runs at 02:00 Asia/Shanghai for the previous business day (Asia/Shanghai calenda
 by broker append time). Steps: wait until the consumers landed everything the broker appended
 before the day's cutoff; validate the day's staging rows with Great Expectations inside
 PostgreSQL (blocking failures stop the run, failing rows are quarantined); reconcile and load
-the warehouse, restating the late days the day reopens; print a summary; emit the warehouse
+the warehouse, restating the late days the day reopens; print a summary; write the day's
+report (HTML with charts and JSON, under SKILLSYNC_REPORT_DIR/<day>/); emit the warehouse
 asset. Reruns and backfills of a day leave identical rows.
 
 Manual runs: set `business_day` (YYYY-MM-DD) to (re)load one day; leave it empty for the
@@ -113,7 +114,17 @@ def nightly_sync() -> None:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return summary
 
-    summarise(load(validate(wait_for_ingest())))  # type: ignore[arg-type]
+    @task
+    def report(summary: dict[str, object]) -> str:
+        """The day's report: an HTML page with charts and the same figures as JSON."""
+        from warehouse.days import parse_day
+        from warehouse.report import write_day_report
+
+        files = write_day_report(parse_day(str(summary["business_day"])))
+        print(f"report: {files.html} (figures: {files.json})")
+        return str(files.html)
+
+    report(summarise(load(validate(wait_for_ingest()))))  # type: ignore[arg-type]
 
 
 nightly_sync()

@@ -49,6 +49,9 @@ def load_day(engine: Engine, day: date, run_id: str,
                   "scheme": SUBSIDY_SCHEME}
         _refresh_reference(conn)
         conn.execute(reconcile.NIGHT_EVENTS, params)
+        # The facts' look-ups by key would otherwise be ANDed with an append_day/family bitmap
+        # that reads every earlier day: the night's cost then follows history, not the day.
+        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
         for table in reconcile.FACT_TABLES:
             conn.execute(text(f"DELETE FROM warehouse.{table} WHERE business_day = ANY(:days)"),
                          params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -9,6 +11,7 @@ from schemas.topics import EVENTS_TOPIC_PATTERN
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:15432/skillsync"
 LOCAL_KAFKA = "127.0.0.1:19092"
+LOCAL_REPORTS = Path(__file__).resolve().parent.parent / ".local" / "reports"
 
 
 class NightlySettings(BaseSettings):
@@ -36,3 +39,7 @@ class NightlySettings(BaseSettings):
     # Failure alerts are always logged; with a URL they are also POSTed there as JSON.
     alert_webhook_url: SecretStr | None = Field(default=None,
                                                 validation_alias="SKILLSYNC_ALERT_WEBHOOK")
+    # The nightly report goes to <report_dir>/<business day>/; its trends cover this many days.
+    report_dir: Path = Field(default=LOCAL_REPORTS, validation_alias="SKILLSYNC_REPORT_DIR")
+    report_trend_days: int = Field(default=14, ge=1, le=366,
+                                   validation_alias="SKILLSYNC_REPORT_TREND_DAYS")

@@ -1,0 +1,361 @@
+"""The night's steps (validate, load, report) on a simulated day: time, peak memory, scaling.
+
+The day is simulated (light faults), checked with the consumer's check_event and landed
+straight into staging with COPY: the wait for ingest is not part of the night's cost, and the
+consumer has its own benchmark. Three timed nights, in one scratch database:
+
+  A  the day, with `--history-days` earlier days already in staging and the warehouse;
+  B  the same day again, with ten times that history;
+  C  a day of twice the events, with the same history as B.
+
+History days are copies of the landed day (and of its loaded facts) under fresh keys and
+fresh person pseudonyms, shifted a month back: tables and indexes grow as with real history,
+while the night's look-ups by person, certificate or enrollment never match it. Targets:
+B <= 1.3 x A, C <= 2.3 x B, and the GX checkpoint <= 3 x the same checks as one SQL query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from consumers.landing import EVENT_COLUMNS, REJECT_COLUMNS
+from partners.faults import Faults
+from partners.simulate import simulate
+from quality.suites import staging_day_checks, staging_day_query
+from schemas.errors import Rejection
+from schemas.partners import load_registry
+from schemas.pipeline import check_event
+from schemas.pseudonym import Pseudonymiser
+from warehouse import nightly
+from warehouse.days import business_day_of
+from warehouse.migrate import upgrade
+from warehouse.report import write_day_report
+from warehouse.settings import NightlySettings
+
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:15532/postgres"  # the test services
+TARGETS = {"history x10": 1.3, "events x2": 2.3, "GX vs SQL": 3.0}
+HISTORY_FACTOR = 10
+# Light faults, so every step of the night has some of each kind of work.
+FAULTS = Faults(duplicate_rate=0.001, late_rate=0.001, out_of_order_rate=0.001,
+                cross_platform_enrollments=50, malformed=20, schema_violations=60,
+                bad_checksums=20, foreign_source=20, forbidden_types=20, missing=20,
+                shared_certificate_numbers=10, double_subsidy_claims=10)
+# Staging rows copied into history days get these key fields suffixed with the copy's tag.
+KEYED_FIELDS = ("enrollment_id", "evaluation_id", "certificate_number",
+                "paired_certificate_number")
+# Warehouse columns that are keys (suffixed), or the person (re-pseudonymised), in copies.
+KEY_COLUMNS = {"enrollment_id", "evaluation_id", "certificate_number", "event_id",
+               "canonical_enrollment_id", "first_claim_number", "paired_certificate_number",
+               "reference"}
+COPIED_TABLES = ("fact_enrollment", "fact_completion", "fact_evaluation", "fact_certificate",
+                 "fact_subsidy_eligibility", "discrepancy", "partner_scorecard", "load_runs")
+
+T = TypeVar("T")
+
+
+# -- measuring ----------------------------------------------------------------------------
+
+def _reset_peak_rss() -> None:
+    # Writing 5 to clear_refs resets VmHWM, so each step's peak is its own.
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measured(step: Callable[[], T]) -> tuple[T, float, float]:
+    """(result, seconds, peak RSS of this process in MB during the step)."""
+    _reset_peak_rss()
+    started = time.perf_counter()
+    result = step()
+    return result, time.perf_counter() - started, _peak_rss_mb()
+
+
+# -- landing ------------------------------------------------------------------------------
+
+def _sent_at(raw: bytes) -> datetime | None:
+    try:
+        return datetime.fromisoformat(orjson.loads(raw)["time"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _staging_rows(day: date, events: int, seed: int) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """("event" | "reject" | "redelivery", row) per simulated message, as the consumer decides."""
+    registry = load_registry()
+    pseudonymiser = Pseudonymiser({"bench": hashlib.sha256(b"nightly-bench").digest()}, "bench")
+    offsets: dict[str, int] = {}
+    seen: set[tuple[str, str]] = set()
+    sent = datetime.combine(day, datetime.min.time(), UTC)
+    for message in simulate(day, events, seed, FAULTS).messages:
+        partner = message.topic.rsplit(".", 1)[-1]
+        offset = offsets[message.topic] = offsets.get(message.topic, -1) + 1
+        sent = max(sent, _sent_at(message.value) or sent)
+        appended_day = business_day_of(sent)
+        try:
+            event = check_event(message.value, topic_partner=partner, registry=registry,
+                                pseudonymiser=pseudonymiser, now=sent)
+        except Rejection as rejection:
+            yield "reject", (message.topic, 0, offset, partner, sent, appended_day, None,
+                             rejection.code, rejection.path, rejection.message,
+                             rejection.stage, len(message.value),
+                             hashlib.sha256(message.value).hexdigest())
+            continue
+        if (event.partner_id, event.event_id) in seen:
+            yield "redelivery", (event.partner_id, appended_day, event.event_id, message.topic,
+                                 0, offset)
+            continue
+        seen.add((event.partner_id, event.event_id))
+        yield "event", (event.partner_id, event.event_id, event.family, event.type,
+                        event.version, event.subject, event.occurred_at, sent, appended_day,
+                        event.person, event.key_id, orjson.dumps(event.data).decode(),
+                        list(event.warnings), message.topic, 0, offset)
+
+
+def land_day(database_url: str, day: date, events: int, seed: int) -> dict[str, int]:
+    """Simulate, check and COPY one day into staging; counts of what landed where."""
+    columns = {"event": ("staging.events", EVENT_COLUMNS),
+               "reject": ("staging.rejected", REJECT_COLUMNS),
+               "redelivery": ("staging.redeliveries", (
+                   "partner_id", "append_day", "event_id", "topic", "kafka_partition",
+                   "kafka_offset"))}
+    buffered: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in columns}
+    counts = dict.fromkeys(columns, 0)
+    with psycopg.connect(database_url) as conn:
+
+        def flush(kind: str) -> None:
+            table, names = columns[kind]
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in buffered[kind]:
+                    copy.write_row(row)
+            counts[kind] += len(buffered[kind])
+            buffered[kind].clear()
+
+        for kind, row in _staging_rows(day, events, seed):
+            buffered[kind].append(row)
+            if len(buffered[kind]) >= 20_000:
+                flush(kind)
+        for kind in columns:
+            flush(kind)
+        conn.commit()
+    return counts
+
+
+# -- history ------------------------------------------------------------------------------
+
+def _keyed_data(tag: str, shift_days: int) -> str:
+    fields = ", ".join(f"'{f}', data->>'{f}' || '{tag}'" for f in KEYED_FIELDS)
+    return (f"data || jsonb_strip_nulls(jsonb_build_object({fields},"
+            f" 'business_day', ((data->>'business_day')::date + {shift_days})::text))")
+
+
+def _person(column: str, tag: str) -> str:
+    return f"encode(sha256(convert_to({column} || '{tag}', 'UTF8')), 'hex')"
+
+
+def copy_staging_day(conn: psycopg.Connection, source: date, shift_days: int, tag: str,
+                     offset_shift: int) -> None:
+    """The source day's staging rows again, shift_days later, under fresh keys and people."""
+    shift = f"interval '{shift_days} days'"
+    expressions = {
+        "event_id": f"event_id || '{tag}'", "occurred_at": f"occurred_at + {shift}",
+        "appended_at": f"appended_at + {shift}", "append_day": f"append_day + {shift_days}",
+        "person": _person("person", tag), "data": _keyed_data(tag, shift_days),
+        "kafka_offset": f"kafka_offset + {offset_shift}",
+    }
+    select = ", ".join(expressions.get(c, c) for c in EVENT_COLUMNS)
+    conn.execute(f"INSERT INTO staging.events ({', '.join(EVENT_COLUMNS)}) SELECT {select}"
+                 " FROM staging.events WHERE append_day = %s", (source,))
+    conn.execute(
+        f"INSERT INTO staging.rejected ({', '.join(REJECT_COLUMNS)})"
+        f" SELECT {', '.join(expressions.get(c, c) for c in REJECT_COLUMNS)}"
+        " FROM staging.rejected WHERE append_day = %s", (source,))
+    conn.execute(
+        "INSERT INTO staging.redeliveries SELECT partner_id, append_day + %s,"
+        " event_id || %s, topic, kafka_partition, kafka_offset + %s"
+        " FROM staging.redeliveries WHERE append_day = %s",
+        (shift_days, tag, offset_shift, source))
+
+
+def copy_warehouse_day(conn: psycopg.Connection, source: date, shift_days: int,
+                       tag: str) -> None:
+    """The source day's facts, discrepancies and scorecards again, as copy_staging_day does."""
+    conn.execute("INSERT INTO warehouse.dim_person SELECT DISTINCT "
+                 f"{_person('person', tag)}, key_id FROM staging.events WHERE append_day = %s"
+                 " AND person IS NOT NULL ON CONFLICT DO NOTHING", (source,))
+    for table in COPIED_TABLES:
+        names = [c for (c,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+            " 'warehouse' AND table_name = %s ORDER BY ordinal_position", (table,))]
+
+        def expression(column: str) -> str:
+            if column == "business_day":
+                return f"business_day + {shift_days}"
+            if column == "person":
+                return _person("person", tag)
+            if column == "run_id":
+                return f"run_id || '{tag}'"
+            return f"{column} || '{tag}'" if column in KEY_COLUMNS else column
+
+        conn.execute(f"INSERT INTO warehouse.{table} ({', '.join(names)})"
+                     f" SELECT {', '.join(map(expression, names))} FROM warehouse.{table}"
+                     " WHERE business_day = %s", (source,))
+
+
+def add_history(database_url: str, template_day: date, days: range) -> None:
+    """History days template_day - n for n in days, each a copy of the template's day."""
+    with psycopg.connect(database_url) as conn:
+        for n in days:
+            tag = f"H{n:03d}"
+            copy_staging_day(conn, template_day, -n, tag, offset_shift=n * 10**9)
+            copy_warehouse_day(conn, template_day, -n, tag)
+            conn.commit()
+    vacuum(database_url)
+
+
+def vacuum(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+# -- the night ----------------------------------------------------------------------------
+
+def forget_night(database_url: str, day: date) -> None:
+    """Drop what an earlier night wrote for the day, so every timed night starts alike."""
+    with psycopg.connect(database_url) as conn:
+        for table in COPIED_TABLES:
+            conn.execute(f"DELETE FROM warehouse.{table} WHERE business_day = %s", (day,))
+        conn.execute("DELETE FROM warehouse.quarantine WHERE business_day = %s", (day,))
+        conn.execute("DELETE FROM warehouse.validation_results WHERE business_day = %s", (day,))
+
+
+def hand_written_checks(database_url: str, day: date) -> dict[str, int]:
+    """The suite's checks as one SQL pass over the day: violations per check."""
+    checks = staging_day_checks()
+    counted = ", ".join(f"count(*) FILTER (WHERE {c.violation})" for c in checks)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(f"SELECT {counted} FROM ({staging_day_query(day)}) day_rows")
+        values = row.fetchone() or ()
+    return dict(zip([c.name for c in checks], values, strict=True))
+
+
+def night(settings: NightlySettings, day: date, label: str) -> dict[str, tuple[float, float]]:
+    """Validate, load and report the day; {step: (seconds, peak MB)}."""
+    url = settings.database_url.get_secret_value()
+    forget_night(url, day)
+    vacuum(url)
+    steps: dict[str, tuple[float, float]] = {}
+    validation, seconds, peak = measured(lambda: nightly.validate(day, f"bench-{label}", settings))
+    steps["validate (GX)"] = (seconds, peak)
+    _, seconds, peak = measured(lambda: hand_written_checks(url, day))
+    steps["same checks, SQL"] = (seconds, peak)
+    loaded, seconds, peak = measured(lambda: nightly.load(day, f"bench-{label}", settings))
+    steps["load"] = (seconds, peak)
+    files, seconds, peak = measured(lambda: write_day_report(day, settings))
+    steps["report"] = (seconds, peak)
+    print(f"  {label}: {len(validation.results)} checks, facts {loaded.rows}, "
+          f"report {files.html}", flush=True)
+    return steps
+
+
+def _night_seconds(steps: dict[str, tuple[float, float]]) -> float:
+    return sum(s for name, (s, _) in steps.items() if name != "same checks, SQL")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="lifecycle events of the measured day (night C has twice as many)")
+    parser.add_argument("--history-days", type=int, default=1,
+                        help="days of history before night A (night B has ten times as many)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace("+psycopg",
+                                                                                    "")
+    name = f"bench_nightly_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"{server_url.rpartition('/')[0]}/{name}"
+    settings = NightlySettings(SKILLSYNC_DATABASE_URL=SecretStr(url),
+                               SKILLSYNC_REPORT_DIR=Path(f".local/bench/reports/{name}"))
+    day = date(2026, 6, 15)
+    bigger_day = day + timedelta(days=7)
+    started = time.perf_counter()
+    try:
+        upgrade(url)
+        counts, seconds, peak = measured(lambda: land_day(url, day, args.events, args.seed))
+        print(f"landed {day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)", flush=True)
+        counts, seconds, peak = measured(
+            lambda: land_day(url, bigger_day, 2 * args.events, args.seed + 1))
+        print(f"landed {bigger_day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)",
+              flush=True)
+        # Every task process pays this once; it is reported apart, not inside a step.
+        _, seconds, _ = measured(lambda: __import__("great_expectations"))
+        print(f"importing Great Expectations: {seconds:.1f}s", flush=True)
+        # Freshly copied tables have no statistics yet; autovacuum would catch up on its own.
+        vacuum(url)
+        # History is copied from the day's own loaded facts: load it once first (not timed).
+        nightly.load(day, "bench-template", settings)
+        history = HISTORY_FACTOR * args.history_days
+        _, seconds, _ = measured(lambda: add_history(url, day, range(30, 30 + args.history_days)))
+        print(f"history: {args.history_days} day(s) copied in {seconds:.1f}s", flush=True)
+        nights = {"A": night(settings, day, "A")}
+        _, seconds, _ = measured(
+            lambda: add_history(url, day, range(30 + args.history_days, 30 + history)))
+        print(f"history: {history} day(s) in all, copied in {seconds:.1f}s", flush=True)
+        nights["B"] = night(settings, day, "B")
+        nights["C"] = night(settings, bigger_day, "C")
+    finally:
+        if not args.keep:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    print(f"\n{args.events:,} events a day; A: {args.history_days} day(s) of history, "
+          f"B: {history}, C: {2 * args.events:,} events with B's history")
+    print(f"{'step':<20}" + "".join(f"{n + ' s':>10}{n + ' MB':>9}" for n in nights))
+    for step in nights["A"]:
+        print(f"{step:<20}" + "".join(f"{nights[n][step][0]:>10.2f}{nights[n][step][1]:>9.0f}"
+                                      for n in nights))
+    totals = {n: _night_seconds(steps) for n, steps in nights.items()}
+    print(f"{'night (no SQL row)':<20}" + "".join(f"{totals[n]:>10.2f}{'':>9}" for n in nights))
+    ratios = {
+        "history x10": totals["B"] / totals["A"],
+        "events x2": totals["C"] / totals["B"],
+        "GX vs SQL": max(s["validate (GX)"][0] / s["same checks, SQL"][0]
+                         for s in nights.values()),
+    }
+    failed = False
+    print(f"\n{'ratio':<14}{'value':>8}{'target':>10}")
+    for ratio, value in ratios.items():
+        ok = value <= TARGETS[ratio]
+        failed |= not ok
+        print(f"{ratio:<14}{value:>8.2f}{'<= ' + str(TARGETS[ratio]):>10}"
+              f"{'' if ok else '  MISS'}")
+    print(f"wall time of the whole benchmark: {time.perf_counter() - started:.0f}s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
