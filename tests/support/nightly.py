@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
@@ -43,12 +44,20 @@ def use_sender_clock(bootstrap: str, topics: Iterable[str]) -> None:
     Production topics are stamped with the broker's append time; a test publishing last week's
     traffic now needs the broker to record when each message was really sent.
     """
+    resources = [ConfigResource(ConfigResourceType.TOPIC, topic,
+                                configs={**TOPIC_CONFIG, "message.timestamp.type": "CreateTime"})
+                 for topic in topics]
     admin = connect_admin(bootstrap)
     try:
-        admin.alter_configs([
-            ConfigResource(ConfigResourceType.TOPIC, topic,
-                           configs={**TOPIC_CONFIG, "message.timestamp.type": "CreateTime"})
-            for topic in topics])
+        # Right after creation the broker may not know the topics' configs yet: ask again.
+        for attempt in range(20):
+            try:
+                admin.alter_configs(resources)
+                return
+            except ValueError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
     finally:
         admin.close()
 
