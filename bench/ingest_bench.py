@@ -1,28 +1,32 @@
-"""Ingest events/s into staging as ratios to a bare consume and a bare COPY, all in one run."""
+"""Ingest events/s into staging as ratios to a bare consume and a bare COPY, all in one run.
+
+The service runs in a process of its own (as `python -m consumers run` would), so its peak RSS
+is the consumer's alone, not the benchmark's with the generated events. Each round reads the
+same published topic into a fresh database; the ratios that decide are the medians.
+"""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import secrets
+import statistics
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consumers.landing import EVENT_COLUMNS
-from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from infra.kafka.topics import ensure_topics
-from schemas.partners import Partner, PartnerRegistry, load_registry
-from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic
 from tests.support.events import encode, enrollment
 
@@ -30,6 +34,13 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:19192"  # the test services
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:15532/postgres"
 TARGETS = {"vs bare consume": 0.6, "vs bare COPY": 0.4, "replay vs first": 1.0}
 RSS_LIMIT_MB = 300
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    seconds: float
+    landed: int
+    peak_rss_mb: float
 
 
 def scratch_database(server_url: str) -> tuple[str, str]:
@@ -42,6 +53,11 @@ def scratch_database(server_url: str) -> tuple[str, str]:
     url = f"{server_url.rpartition('/')[0]}/{name}"
     upgrade(url)
     return url, name
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def publish(bootstrap: str, topic: str, partner: str, count: int) -> None:
@@ -69,13 +85,39 @@ def bare_consume(bootstrap: str, topic: str, count: int, batch_size: int) -> flo
     return elapsed
 
 
-def ingest(settings: ConsumerSettings, registry: PartnerRegistry,
-           pseudonymiser: Pseudonymiser) -> tuple[float, int]:
-    """Seconds for the service to land the whole topic, and the events it newly landed."""
+def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, group: str,
+                  batch_size: int, linger_ms: int) -> IngestRun:
+    """In the consumer's own process: the service lands the whole topic, as it would in service."""
+    from pydantic import SecretStr
+
+    from consumers.service import IngestService
+    from consumers.settings import ConsumerSettings
+    from schemas.partners import Partner, PartnerRegistry, load_registry
+    from schemas.pseudonym import Pseudonymiser
+
+    shipped = load_registry()
+    roles = {p.role: p.allowed_types for p in shipped}
+    registry = PartnerRegistry({**{p.partner_id: p for p in shipped}, partner: Partner(
+        partner, "benchmark partner", "training_platform", "330106",
+        roles["training_platform"])})
+    # Each run its own key: a replay lands nothing whatever the pseudonyms would have been.
+    pseudonymiser = Pseudonymiser({"b1": secrets.token_bytes(32)}, active_key_id="b1")
+    settings = ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
+                                group_id=group, topic_pattern=f"^{topic.replace('.', '[.]')}$",
+                                batch_size=batch_size, linger_ms=linger_ms)
     service = IngestService(settings, registry=registry, pseudonymiser=pseudonymiser)
     started = time.perf_counter()
     stats = service.run(until_caught_up=True)
-    return time.perf_counter() - started, stats.landed
+    return IngestRun(time.perf_counter() - started, stats.landed, peak_rss_mb())
+
+
+def ingest(bootstrap: str, database_url: str, topic: str, partner: str, group: str,
+           batch_size: int, linger_ms: int) -> IngestRun:
+    """_timed_ingest in a fresh process (spawned: nothing inherited from this one)."""
+    with ProcessPoolExecutor(max_workers=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_timed_ingest, bootstrap, database_url, topic, partner, group,
+                           batch_size, linger_ms).result()
 
 
 def _batches(rows: list[tuple], size: int) -> Iterator[list[tuple]]:
@@ -87,7 +129,7 @@ def bare_copy(database_url: str, batch_size: int) -> tuple[float, int]:
     """Seconds to COPY the landed rows into a table shaped like staging.events, batch by batch."""
     columns = ", ".join(EVENT_COLUMNS)
     with psycopg.connect(database_url) as conn:
-        # As text, the way the lander writes it: COPY then parses it exactly as in ingestion.
+        # As text, PostgreSQL's plainest bulk load: COPY parses every value.
         as_text = ", ".join(f"{c}::text" if c == "data" else c for c in EVENT_COLUMNS)
         rows = conn.execute(f"SELECT {as_text} FROM staging.events").fetchall()
         conn.execute("CREATE TABLE staging.bench_copy (LIKE staging.events INCLUDING ALL)")
@@ -108,11 +150,38 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+def one_round(args: argparse.Namespace, bootstrap: str, server_url: str, topic: str,
+              partner: str, round_: int) -> tuple[dict[str, float], float]:
+    """Events/s of each measure, and the consumer's peak RSS in MB, on a fresh database."""
+    database_url, database = scratch_database(server_url)
+    try:
+        consume_s = bare_consume(bootstrap, topic, args.events, args.batch_size)
+        first = ingest(bootstrap, database_url, topic, partner, f"{partner}-{round_}-first",
+                       args.batch_size, args.linger_ms)
+        replay = ingest(bootstrap, database_url, topic, partner, f"{partner}-{round_}-replay",
+                        args.batch_size, args.linger_ms)
+        copy_s, copied = bare_copy(database_url, args.batch_size)
+    finally:
+        drop_database(server_url, database)
+    assert first.landed == args.events and replay.landed == 0 and copied == args.events
+    rate = {name: args.events / seconds for name, seconds in
+            (("bare consume", consume_s), ("bare COPY", copy_s), ("ingest", first.seconds),
+             ("replay", replay.seconds))}
+    return rate, max(first.peak_rss_mb, replay.peak_rss_mb)
+
+
+def ratios(rate: dict[str, float]) -> dict[str, float]:
+    return {"vs bare consume": rate["ingest"] / rate["bare consume"],
+            "vs bare COPY": rate["ingest"] / rate["bare COPY"],
+            "replay vs first": rate["replay"] / rate["ingest"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--linger-ms", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
     server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace("+psycopg", "")
@@ -121,49 +190,30 @@ def main() -> int:
     topic = events_topic(partner)
     ensure_topics(bootstrap, [topic])
     publish(bootstrap, topic, partner, args.events)
-    database_url, database = scratch_database(server_url)
-    shipped = load_registry()
-    roles = {p.role: p.allowed_types for p in shipped}
-    registry = PartnerRegistry({**{p.partner_id: p for p in shipped}, partner: Partner(
-        partner, "benchmark partner", "training_platform", "330106",
-        roles["training_platform"])})
-    pseudonymiser = Pseudonymiser({"b1": secrets.token_bytes(32)}, active_key_id="b1")
 
-    def settings(group: str) -> ConsumerSettings:
-        return ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
-                                group_id=group, topic_pattern=f"^{topic.replace('.', '[.]')}$",
-                                batch_size=args.batch_size, linger_ms=args.linger_ms)
+    print(f"{args.events} events, batch {args.batch_size}, linger {args.linger_ms} ms, "
+          f"{args.rounds} rounds; events/s")
+    names = ("bare consume", "bare COPY", "ingest", "replay")
+    print(f"{'round':<7}" + "".join(f"{n:>14}" for n in names) + "".join(
+        f"{n:>17}" for n in TARGETS) + f"{'RSS MB':>9}")
+    rounds = []
+    for round_ in range(1, args.rounds + 1):
+        rate, rss = one_round(args, bootstrap, server_url, topic, partner, round_)
+        rounds.append((rate, ratios(rate), rss))
+        print(f"{round_:<7}" + "".join(f"{rate[n]:>14,.0f}" for n in names) + "".join(
+            f"{v:>17.2f}" for v in ratios(rate).values()) + f"{rss:>9.0f}", flush=True)
 
-    try:
-        consume_s = bare_consume(bootstrap, topic, args.events, args.batch_size)
-        first_s, first_landed = ingest(settings(f"{partner}-first"), registry, pseudonymiser)
-        replay_s, replay_landed = ingest(settings(f"{partner}-replay"), registry, pseudonymiser)
-        copy_s, copied = bare_copy(database_url, args.batch_size)
-        rss = peak_rss_mb()
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-
-    assert first_landed == args.events and replay_landed == 0 and copied == args.events
-    rate = {name: args.events / seconds for name, seconds in
-            (("bare consume", consume_s), ("bare COPY", copy_s), ("ingest", first_s),
-             ("replay", replay_s))}
-    ratios = {"vs bare consume": rate["ingest"] / rate["bare consume"],
-              "vs bare COPY": rate["ingest"] / rate["bare COPY"],
-              "replay vs first": rate["replay"] / rate["ingest"]}
-    print(f"{args.events} events, batch {args.batch_size}, linger {args.linger_ms} ms")
-    print(f"{'measure':<18}{'events/s':>12}")
-    for name, value in rate.items():
-        print(f"{name:<18}{value:>12,.0f}")
-    print(f"{'ratio':<18}{'value':>12}{'target':>10}")
+    median = {name: statistics.median(r[1][name] for r in rounds) for name in TARGETS}
+    peak = max(r[2] for r in rounds)
+    print(f"\n{'median ratio':<18}{'value':>8}{'target':>10}")
     failed = False
-    for name, value in ratios.items():
+    for name, value in median.items():
         ok = value >= TARGETS[name]
         failed |= not ok
-        print(f"{name:<18}{value:>12.2f}{'>= ' + str(TARGETS[name]):>10}{'' if ok else '  MISS'}")
-    print(f"{'peak RSS (MB)':<18}{rss:>12.0f}{'<= ' + str(RSS_LIMIT_MB):>10}"
-          f"{'' if rss <= RSS_LIMIT_MB else '  MISS'}")
-    failed |= rss > RSS_LIMIT_MB
+        print(f"{name:<18}{value:>8.2f}{'>= ' + str(TARGETS[name]):>10}{'' if ok else '  MISS'}")
+    print(f"{'consumer peak RSS':<18}{peak:>8.0f}{'<= ' + str(RSS_LIMIT_MB):>10}"
+          f"{'' if peak <= RSS_LIMIT_MB else '  MISS'}")
+    failed |= peak > RSS_LIMIT_MB
     return 1 if failed else 0
 
 

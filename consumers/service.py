@@ -6,9 +6,13 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, TypeVar
 
+import msgspec
 import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -18,7 +22,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import metrics
-from consumers.landing import Batch, EventRow, Fenced, Lander, LandResult, RejectRow
+from consumers.landing import Batch, EventRow, Fenced, Lander, Landing, LandResult, RejectRow
 from consumers.settings import ConsumerSettings
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
@@ -32,6 +36,12 @@ SERVICE_VERSION = "0.1.0"
 # Business days are Asia/Shanghai calendar days; the zone has had no DST since 1991.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError)
+# Room for a whole batch per partition in one fetch, so polls rarely wait on the wire.
+MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
+
+Polled = dict[TopicPartition, list[Any]]
+ToReject = list[tuple[Any, Rejection, str]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -42,26 +52,32 @@ class RunStats:
     rejected: int = 0
     batches: int = 0
     dropped: int = 0  # batches voided because their partitions changed hands
+    already_landed: int = 0  # records of a replay found landed from the very same offset
 
 
 class _Positions(ConsumerRebalanceListener):
-    """Owned partitions and how far each is landed; callbacks only record what changed.
+    """Owned partitions and where the next batch of each continues from.
 
-    They share the group's heartbeat path, so the loop does the slow work (reading PostgreSQL).
+    Callbacks only record what changed: they share the group's heartbeat path, so the loop does
+    the slow work (reading PostgreSQL).
     """
 
     def __init__(self) -> None:
-        # Owned partition -> next offset landed in PostgreSQL (None: nothing landed yet).
-        self.landed: dict[TopicPartition, int | None] = {}
+        # Owned partition -> the offset its next batch starts at, counting the batch in flight
+        # as landed (None: nothing landed yet). A batch that fails to land puts it back in
+        # to_restore, and PostgreSQL says again.
+        self.resume_at: dict[TopicPartition, int | None] = {}
         self.to_restore: set[TopicPartition] = set()
+        # Restored partitions whose next records may already be in staging (a replay).
+        self.probing: set[TopicPartition] = set()
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.to_restore |= set(assigned)
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Batches land before the next poll, so nothing read from these is waiting to land,
-        # unless a retry is under way: that batch is voided by the ownership check.
+        # A batch of these may still be landing: if it commits after a successor restored the
+        # position, the successor's first batch is fenced and re-read, never landed twice.
         self._release(revoked)
         log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
@@ -71,15 +87,36 @@ class _Positions(ConsumerRebalanceListener):
 
     def _release(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self.landed.pop(tp, None)
+            self.resume_at.pop(tp, None)
             self.to_restore.discard(tp)
+            self.probing.discard(tp)
 
     def owns(self, tp: TopicPartition) -> bool:
-        return tp in self.landed and tp not in self.to_restore
+        return tp in self.resume_at and tp not in self.to_restore
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A checked batch, with the refused records to publish before it lands."""
+
+    batch: Batch
+    to_reject: ToReject = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    batch: Batch
+    landing: Future[LandResult]
+    started: float
 
 
 class IngestService:
-    """One member of the ingestion group. Construction does no I/O; `run` does it all."""
+    """One member of the ingestion group. Construction does no I/O; `run` does it all.
+
+    Batch N lands on a worker thread while batch N+1 is polled and checked; N+1 lands only
+    after N committed, so positions never move past a batch that failed.
+    """
 
     def __init__(self, settings: ConsumerSettings, *, registry: PartnerRegistry,
                  pseudonymiser: Pseudonymiser) -> None:
@@ -92,6 +129,8 @@ class IngestService:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._rejects_topics_ready: set[str] = set()
+        self._landing_thread: ThreadPoolExecutor | None = None
+        self._in_flight: _InFlight | None = None
         self.stats = RunStats()
 
     def request_stop(self) -> None:
@@ -111,8 +150,7 @@ class IngestService:
             isolation_level="read_committed",
             max_poll_records=s.batch_size,
             fetch_max_wait_ms=s.linger_ms,
-            # Room for a whole batch per partition in one fetch, so polls rarely wait on the wire.
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+            max_partition_fetch_bytes=MAX_PARTITION_FETCH_BYTES,
             metadata_max_age_ms=s.metadata_max_age_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
             session_timeout_ms=s.session_timeout_ms,
@@ -122,6 +160,7 @@ class IngestService:
         )
         consumer.subscribe(pattern=s.topic_pattern, listener=self._positions)
         self._consumer = consumer
+        self._landing_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander")
         return consumer
 
     def _rejects_producer(self) -> KafkaProducer:
@@ -137,6 +176,11 @@ class IngestService:
         return self._producer
 
     def close(self) -> None:
+        if self._landing_thread is not None:
+            # Whatever is landing finishes (or fails) first: the connection is closed below.
+            self._landing_thread.shutdown(wait=True)
+            self._landing_thread = None
+        self._in_flight = None
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
@@ -152,28 +196,34 @@ class IngestService:
         idle_since = time.monotonic()
         try:
             while not self._stop.is_set():
-                polled = consumer.poll(timeout_ms=500)
+                # With a batch landing, take only what is already fetched: if nothing is, the
+                # wait is better spent finishing that batch.
+                landing = self._in_flight is not None
+                polled = consumer.poll(timeout_ms=0 if landing else 500)
                 if self._positions.to_restore:
+                    # Positions read from PostgreSQL must include the batch in flight.
+                    self._settle(consumer)
                     polled = self._restore_positions(consumer, polled)
                 if polled:
-                    try:
-                        self._process(consumer, polled)
-                    except _Stopping:
-                        break
+                    self._process(consumer, polled)
                     idle_since = time.monotonic()
                     continue
-                if until_caught_up and self._caught_up(consumer):
+                self._settle(consumer)
+                if until_caught_up and self._caught_up(consumer, fetched_only=landing):
                     break
                 if idle_timeout_s is not None and time.monotonic() - idle_since > idle_timeout_s:
                     break
+            # The batch in hand lands before leaving.
+            self._settle(consumer)
+        except _Stopping:
+            pass
         finally:
             self.close()
         return self.stats
 
     # -- positions -------------------------------------------------------------------------
 
-    def _restore_positions(self, consumer: KafkaConsumer,
-                           polled: dict[TopicPartition, list]) -> dict[TopicPartition, list]:
+    def _restore_positions(self, consumer: KafkaConsumer, polled: Polled) -> Polled:
         """Resume each newly assigned partition where PostgreSQL says it was landed.
 
         PostgreSQL, not the group, is the authority: its positions commit with the rows. Records
@@ -191,13 +241,23 @@ class IngestService:
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
-            self._positions.landed[tp] = offset
+            self._positions.resume_at[tp] = offset
         self._positions.to_restore -= fresh
+        self._positions.probing |= fresh
         return {tp: records for tp, records in polled.items() if tp not in fresh}
 
-    def _caught_up(self, consumer: KafkaConsumer) -> bool:
+    def _caught_up(self, consumer: KafkaConsumer, *, fetched_only: bool = False) -> bool:
+        """Whether every assigned partition is read to its end.
+
+        fetched_only: decide "no" without asking the broker while the last fetch of any
+        partition ended beyond the position (a poll that did not wait proves nothing).
+        """
         assigned = consumer.assignment()
         if not assigned or self._positions.to_restore:
+            return False
+        if fetched_only and any(consumer.highwater(tp) is None
+                                or consumer.position(tp) < consumer.highwater(tp)
+                                for tp in assigned):
             return False
         ends = consumer.end_offsets(list(assigned))
         behind = 0
@@ -209,42 +269,136 @@ class IngestService:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _process(self, consumer: KafkaConsumer, polled: dict[TopicPartition, list]) -> None:
-        started = time.perf_counter()
-        batch = Batch()
-        to_reject: list[tuple[object, Rejection, str]] = []
+    def _process(self, consumer: KafkaConsumer, polled: Polled) -> None:
+        if self._positions.probing.intersection(polled):
+            # The lookup shares the connection the batch in flight lands through.
+            self._settle(consumer)
+        prepared = self._prepare(consumer, polled)
+        self._settle(consumer)
+        self._submit(consumer, prepared)
+
+    def _prepare(self, consumer: KafkaConsumer, polled: Polled) -> _Prepared:
+        """Check every record, except those a replay finds landed from the same offset."""
+        prepared = _Prepared(Batch())
+        batch = prepared.batch
+        skip = self._already_landed(consumer, polled)
+        append_times: dict[int, tuple[datetime, date]] = {}
         for tp, records in polled.items():
             partner = partner_of_topic(tp.topic)
             metrics.CONSUMED.labels(partner).inc(len(records))
             for record in records:
-                outcome = self._check(record, partner)
+                if skip and (tp.topic, tp.partition, record.offset) in skip:
+                    continue
+                appended = append_times.get(record.timestamp)
+                if appended is None:
+                    appended = append_times[record.timestamp] = _append_time(record.timestamp)
+                outcome = self._check(record, partner, appended)
                 if isinstance(outcome, EventRow):
                     batch.events.append(outcome)
                 else:
                     batch.rejects.append(outcome[0])
-                    to_reject.append((record, outcome[1], partner))
+                    prepared.to_reject.append((record, outcome[1], partner))
             key = (tp.topic, tp.partition)
-            batch.expected_offsets[key] = self._positions.landed.get(tp)
+            batch.expected_offsets[key] = self._positions.resume_at.get(tp)
             batch.next_offsets[key] = records[-1].offset + 1
-        self.stats.consumed += len(batch)
+        consumed = sum(len(records) for records in polled.values())
+        self.stats.consumed += consumed
+        self.stats.already_landed += consumed - len(batch)
+        return prepared
+
+    def _already_landed(self, consumer: KafkaConsumer,
+                        polled: Polled) -> set[tuple[str, int, int]]:
+        """Records of partitions being probed whose event landed from this very offset.
+
+        Checking them again could change nothing in staging. A partition stops being probed at
+        its first batch with no such record, so a first ingest pays one lookup per partition.
+        """
+        probed = self._positions.probing.intersection(polled)
+        if not probed:
+            return set()
+        candidates: list[Landing] = []
+        for tp in probed:
+            partner = partner_of_topic(tp.topic)
+            for record in polled[tp]:
+                event_id = _claimed_id(record.value)
+                if event_id is not None:
+                    candidates.append((partner, event_id, tp.topic, tp.partition, record.offset))
+        found = self._with_retry(lambda: self._lander.already_landed(candidates),
+                                 what="postgres", consumer=consumer)
+        probed_with_hits = {(topic, partition) for _, _, topic, partition, _ in found}
+        for tp in probed:
+            if (tp.topic, tp.partition) not in probed_with_hits:
+                self._positions.probing.discard(tp)
+        return {(topic, partition, offset) for _, _, topic, partition, offset in found}
+
+    def _submit(self, consumer: KafkaConsumer, prepared: _Prepared) -> None:
+        """Publish the batch's rejects, then hand the batch to the landing thread."""
+        batch = prepared.batch
         try:
-            result = self._land(consumer, batch, to_reject)
+            self._owned(batch)
+            if prepared.to_reject:
+                # Rejects reach their topic before the batch commits: a crash in between
+                # re-sends them (the headers' original offset identifies a repeat) but never
+                # loses one.
+                def publish() -> None:
+                    self._owned(batch)
+                    self._publish_rejects(prepared.to_reject)
+
+                self._with_retry(publish, what="kafka", consumer=consumer)
         except _Void as void:
             self._void(batch, void.reason)
             return
+        assert self._landing_thread is not None
+        landing = self._landing_thread.submit(self._lander.land, batch)
+        self._in_flight = _InFlight(batch, landing, prepared.started)
+        for (topic, partition), offset in batch.next_offsets.items():
+            self._positions.resume_at[TopicPartition(topic, partition)] = offset
+
+    def _settle(self, consumer: KafkaConsumer) -> None:
+        """Wait for the batch in flight; retry it here if it failed, unless it lost its place.
+
+        Ownership is checked before each retry (a retry may have polled through a rebalance);
+        the compare-and-set on positions in PostgreSQL is the final fence.
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        batch = in_flight.batch
+        first_attempt: Future[LandResult] | None = in_flight.landing
+
+        def land() -> LandResult:
+            nonlocal first_attempt
+            try:
+                if first_attempt is not None:
+                    attempt, first_attempt = first_attempt, None
+                    return attempt.result()
+                self._owned(batch)
+                return self._lander.land(batch)
+            except Fenced as fenced:
+                raise _Void("fenced") from fenced
+
+        try:
+            result = self._with_retry(land, what="postgres", consumer=consumer)
+        except _Void as void:
+            self._void(batch, void.reason)
+            return
+        self._landed(consumer, batch, result)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - in_flight.started)
+
+    def _landed(self, consumer: KafkaConsumer, batch: Batch, result: LandResult) -> None:
+        owned: dict[TopicPartition, OffsetAndMetadata] = {}
         for (topic, partition), offset in batch.next_offsets.items():
             tp = TopicPartition(topic, partition)
-            self._positions.landed[tp] = offset
+            if not self._positions.owns(tp):
+                continue  # revoked while landing: its new owner reports on it
+            owned[tp] = OffsetAndMetadata(offset, "", -1)
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 metrics.LAG.labels(topic, str(partition)).set(max(0, highwater - offset))
         self._count(batch, result)
         # Group offsets only serve the standard lag tools; PostgreSQL holds the real positions.
-        consumer.commit_async(offsets={
-            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for (topic, partition), offset in batch.next_offsets.items()
-        }, callback=_log_commit_failure)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        if owned:
+            consumer.commit_async(offsets=owned, callback=_log_commit_failure)
 
     def _void(self, batch: Batch, reason: str) -> None:
         """Forget a batch: partitions still owned are read again from their landed position."""
@@ -252,79 +406,53 @@ class IngestService:
         metrics.DROPPED.labels(reason).inc()
         for topic, partition in batch.next_offsets:
             tp = TopicPartition(topic, partition)
-            if tp in self._positions.landed:
+            if tp in self._positions.resume_at:
                 self._positions.to_restore.add(tp)
         log.warning("batch dropped", extra={"reason": reason, "records": len(batch),
                                             "partitions": sorted(batch.next_offsets)})
 
-    def _check(self, record, partner: str) -> EventRow | tuple[RejectRow, Rejection]:
-        appended = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+    def _check(self, record: Any, partner: str,
+               appended: tuple[datetime, date]) -> EventRow | tuple[RejectRow, Rejection]:
+        appended_at, append_day = appended
         raw: bytes = record.value or b""
         try:
             # The broker's append time is "now": a replay next month decides exactly as today.
             event = check_event(raw, topic_partner=partner, registry=self._registry,
-                                pseudonymiser=self._pseudonymiser, now=appended)
+                                pseudonymiser=self._pseudonymiser, now=appended_at)
         except Rejection as rejection:
             row = RejectRow(
                 topic=record.topic, kafka_partition=record.partition,
-                kafka_offset=record.offset, partner_id=partner, appended_at=appended,
-                append_day=appended.astimezone(SHANGHAI).date(), event_id=_event_id_of(raw),
+                kafka_offset=record.offset, partner_id=partner, appended_at=appended_at,
+                append_day=append_day, event_id=_event_id_of(raw),
                 reason_code=rejection.code, field_path=rejection.path,
                 message=rejection.message, stage=rejection.stage, size_bytes=len(raw),
                 payload_sha256=hashlib.sha256(raw).hexdigest(),
             )
             return row, rejection
+        # Positional: this runs for every event, and keywords cost a third of it.
         return EventRow(
-            partner_id=event.partner_id, event_id=event.event_id, family=event.family,
-            event_type=event.type, version=event.version, subject=event.subject,
-            occurred_at=event.occurred_at, appended_at=appended,
-            append_day=appended.astimezone(SHANGHAI).date(), person=event.person,
-            key_id=event.key_id, data_json=orjson.dumps(event.data).decode(),
-            warnings=tuple(event.warnings), topic=record.topic,
-            kafka_partition=record.partition, kafka_offset=record.offset,
+            event.partner_id, event.event_id, event.family, event.type, event.version,
+            event.subject, event.occurred_at, appended_at, append_day, event.person,
+            event.key_id, orjson.dumps(event.data).decode(), event.warnings, record.topic,
+            record.partition, record.offset,
         )
-
-    def _land(self, consumer: KafkaConsumer, batch: Batch,
-              to_reject: list[tuple[object, Rejection, str]]) -> LandResult:
-        """Publish the batch's rejects, then land it, unless its partitions changed hands.
-
-        Ownership is checked before each attempt (a retry may have polled through a
-        rebalance); the compare-and-set on positions in PostgreSQL is the final fence.
-        """
-        # Rejects reach their topic before the batch commits: a crash in between re-sends them
-        # (the headers' original offset identifies a repeat) but never loses one.
-        if to_reject:
-            def publish() -> None:
-                self._owned(batch)
-                self._publish_rejects(to_reject)
-
-            self._with_retry(publish, what="kafka", consumer=consumer)
-
-        def land() -> LandResult:
-            self._owned(batch)
-            try:
-                return self._lander.land(batch)
-            except Fenced as fenced:
-                raise _Void("fenced") from fenced
-
-        return self._with_retry(land, what="postgres", consumer=consumer)
 
     def _owned(self, batch: Batch) -> None:
         for topic, partition in batch.next_offsets:
             if not self._positions.owns(TopicPartition(topic, partition)):
                 raise _Void("partition_released")
 
-    def _publish_rejects(self, to_reject: list[tuple[object, Rejection, str]]) -> None:
+    def _publish_rejects(self, to_reject: ToReject) -> None:
         producer = self._rejects_producer()
         self._ensure_rejects_topics({partner for _, _, partner in to_reject})
         futures = []
         for record, rejection, partner in to_reject:
             headers = list(getattr(record, "headers", None) or [])
             headers += [
-                ("skillsync.original_topic", record.topic.encode()),  # type: ignore[attr-defined]
-                ("skillsync.original_partition", str(record.partition).encode()),  # type: ignore[attr-defined]
-                ("skillsync.original_offset", str(record.offset).encode()),  # type: ignore[attr-defined]
-                ("skillsync.original_timestamp", str(record.timestamp).encode()),  # type: ignore[attr-defined]
+                ("skillsync.original_topic", record.topic.encode()),
+                ("skillsync.original_partition", str(record.partition).encode()),
+                ("skillsync.original_offset", str(record.offset).encode()),
+                ("skillsync.original_timestamp", str(record.timestamp).encode()),
                 ("skillsync.reason_code", rejection.code.encode()),
                 ("skillsync.field_path", rejection.path.encode()),
                 ("skillsync.message", rejection.message.encode()),
@@ -332,8 +460,7 @@ class IngestService:
                 ("skillsync.service_version", SERVICE_VERSION.encode()),
             ]
             futures.append(producer.send(
-                rejects_topic(partner), value=record.value,  # type: ignore[attr-defined]
-                key=record.key, headers=headers))  # type: ignore[attr-defined]
+                rejects_topic(partner), value=record.value, key=record.key, headers=headers))
         producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=30)
@@ -346,7 +473,8 @@ class IngestService:
             ensure_topics(self._settings.bootstrap_servers, missing)
             self._rejects_topics_ready |= missing
 
-    def _with_retry(self, action, *, what: str, consumer: KafkaConsumer | None = None):
+    def _with_retry(self, action: Callable[[], T], *, what: str,
+                    consumer: KafkaConsumer | None = None) -> T:
         """Run action until it succeeds: an unavailable service is waited for, never rejected."""
         delay = self._settings.backoff_initial_s
         while True:
@@ -391,6 +519,26 @@ class _Void(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _ClaimedId(msgspec.Struct):
+    id: str
+
+
+_claimed_id_decoder = msgspec.json.Decoder(_ClaimedId)
+
+
+def _claimed_id(raw: bytes | None) -> str | None:
+    """The id a message claims, unchecked (only ever used to find it already landed)."""
+    try:
+        return _claimed_id_decoder.decode(raw or b"").id
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+        return None
+
+
+def _append_time(timestamp_ms: int) -> tuple[datetime, date]:
+    appended = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return appended, appended.astimezone(SHANGHAI).date()
 
 
 def _names(partitions: object) -> list[str]:

@@ -85,8 +85,10 @@ def test_repeated_kill_9_at_random_moments_lands_exactly_the_published_set(
     pid = partners["training_platform"]
     published = publish(kafka_bootstrap, events_topic(pid),
                         [encode(enrollment(pid, n)) for n in range(40_000)])
+    # Batches of 20: the stream outlasts most of the kills, each of which falls among many
+    # landings.
     env = process_env(tmp_path, kafka_bootstrap=kafka_bootstrap, database_url=database_url,
-                      partners=partners, batch_size="100", session_timeout_ms="6000")
+                      partners=partners, batch_size="20", session_timeout_ms="6000")
     rng = random.Random(11)
     killed_mid_stream = 0
     for round_ in range(6):
