@@ -128,7 +128,7 @@ def _staging_rows(day: date, events: int, seed: int) -> Iterator[tuple[str, tupl
         yield "event", (event.partner_id, event.event_id, event.family, event.type,
                         event.version, event.subject, event.occurred_at, sent, appended_day,
                         event.person, event.key_id, orjson.dumps(event.data).decode(),
-                        list(event.warnings), message.topic, 0, offset)
+                        list(event.warnings), message.topic, 0, offset, event.sent_at)
 
 
 def land_day(database_url: str, day: date, events: int, seed: int) -> dict[str, int]:
@@ -180,6 +180,7 @@ def copy_staging_day(conn: psycopg.Connection, source: date, shift_days: int, ta
     expressions = {
         "event_id": f"event_id || '{tag}'", "occurred_at": f"occurred_at + {shift}",
         "appended_at": f"appended_at + {shift}", "append_day": f"append_day + {shift_days}",
+        "sent_at": f"sent_at + {shift}",
         "person": _person("person", tag), "data": _keyed_data(tag, shift_days),
         "kafka_offset": f"kafka_offset + {offset_shift}",
     }

@@ -13,7 +13,7 @@ from infra.local import REPO_ROOT, LocalServices
 DEMO_FAULTS = {
     "duplicate_rate": 0.01, "malformed": 3, "schema_violations": 3, "bad_checksums": 2,
     "foreign_source": 1, "forbidden_types": 1, "cross_platform_enrollments": 2,
-    "shared_certificate_numbers": 1, "double_subsidy_claims": 1,
+    "shared_certificate_numbers": 1, "double_subsidy_claims": 1, "missing": 2,
 }
 
 
@@ -121,6 +121,9 @@ def run(events: int, seed: int) -> int:
     from infra.summary import print_summary
 
     matches = print_summary(env["SKILLSYNC_DATABASE_URL"], append_day, manifest)
+    reports = sorted((cfg.state_dir / "reports").glob("*/index.html"))
+    if reports:
+        print("\nreports: " + ", ".join(str(p.relative_to(REPO_ROOT)) for p in reports))
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; `make airflow` serves the UI,"
           " `make down` stops the services")
     return 0 if matches else 1

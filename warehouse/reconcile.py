@@ -420,7 +420,9 @@ DISCREPANCIES: tuple[TextClause, ...] = (
             CROSS JOIN LATERAL (
                 SELECT array_agg(e.event_id ORDER BY e.event_id COLLATE "C") AS ids
                 FROM staging.events e
-                WHERE e.partner_id = r.partner_id AND e.family = r.family AND e.append_day = r.day
+                WHERE e.partner_id = r.partner_id AND e.family = r.family AND e.sent_day = r.day
+                  AND e.append_day BETWEEN r.day - 1 AND least(CAST(:h AS date),
+                                                               r.day + CAST(:lookback AS int))
             ) l),
         located AS (
             SELECT c.*,

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-import orjson
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.landing import Batch, EventRow, Lander
+from consumers.landing import Batch, EventRow, Lander, event_row
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
 from schemas.pipeline import check_event
@@ -90,13 +89,7 @@ def replay_rejects(request: ReplayRequest, *, database_url: str, bootstrap_serve
             refused.append((origin, rejection))
             outcome.refused_by_reason[rejection.code] += 1
             continue
-        accepted.append(EventRow(
-            partner_id=event.partner_id, event_id=event.event_id, family=event.family,
-            event_type=event.type, version=event.version, subject=event.subject,
-            occurred_at=event.occurred_at, appended_at=appended,
-            append_day=business_day_of(appended), person=event.person, key_id=event.key_id,
-            data_json=orjson.dumps(event.data).decode(), warnings=tuple(event.warnings),
-            topic=origin[0], kafka_partition=origin[1], kafka_offset=origin[2]))
+        accepted.append(event_row(event, *origin, appended, business_day_of(appended)))
     outcome.outcomes["refused"] = len(refused)
     if accepted and not request.dry_run:
         _land(database_url, accepted)

@@ -25,7 +25,7 @@ def _row(pid: str, offset: int) -> EventRow:
         event_type="org.skillsync.enrollment.created.v1", version=1, subject=None,
         occurred_at=at, appended_at=at, append_day=date(2025, 3, 10), person=None, key_id=None,
         data_json="{}", warnings=(), topic=events_topic(pid), kafka_partition=0,
-        kafka_offset=offset)
+        kafka_offset=offset, sent_at=at)
 
 
 def _batch(pid: str, offsets: range, expected: int | None) -> Batch:

@@ -23,7 +23,7 @@ def _row(pid: str, n: int, offset: int) -> EventRow:
         event_type="org.skillsync.enrollment.created.v1", version=1, subject=None,
         occurred_at=at, appended_at=at, append_day=date(2025, 3, 10), person=None, key_id=None,
         data_json='{"note": "tab\\there"}', warnings=("division.retired",),
-        topic=events_topic(pid), kafka_partition=0, kafka_offset=offset)
+        topic=events_topic(pid), kafka_partition=0, kafka_offset=offset, sent_at=at)
 
 
 def _batch(rows: list[EventRow], expected: int | None) -> Batch:
