@@ -17,7 +17,7 @@ LOCAL_REPORTS = Path(__file__).resolve().parent.parent / ".local" / "reports"
 class NightlySettings(BaseSettings):
     """Where the staging and warehouse database and the broker are, and the night's rules."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     database_url: SecretStr = Field(
         default=SecretStr(LOCAL_DATABASE_URL), validation_alias="SKILLSYNC_DATABASE_URL"

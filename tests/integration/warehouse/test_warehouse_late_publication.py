@@ -1,0 +1,53 @@
+"""A partner's whole day that reaches the broker a day late still reconciles against its totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from partners.faults import Faults
+from partners.simulate import simulate
+from schemas.topics import events_topic
+from tests.integration.warehouse.conftest import ROLES
+from tests.support.kafka import publish
+from tests.support.nightly import ingest, registry_of
+from warehouse.days import SHANGHAI
+from warehouse.nightly import load
+from warehouse.settings import NightlySettings
+
+pytestmark = pytest.mark.integration
+
+
+def test_yesterdays_events_published_today_meet_their_control_totals(
+        kafka_bootstrap, database_url, new_partners, pseudonymiser):
+    made = new_partners(*[f"{role}#{i}" for i, role in enumerate(ROLES)])
+    partners = {pid: label.split("#")[0] for label, pid in made.items()}
+    today = datetime.now(SHANGHAI).date()
+    simulation = simulate(today - timedelta(days=1), 800, 11, Faults(missing=2),
+                          registry=registry_of(partners))
+    # Published now through topics stamped with the broker's append time: every event of
+    # yesterday, and yesterday's totals, arrive on today's append day.
+    for pid in partners:
+        publish(kafka_bootstrap, events_topic(pid),
+                [m.value for m in simulation.messages if m.topic == events_topic(pid)])
+    ingest(kafka_bootstrap, database_url, partners, registry_of(partners), pseudonymiser,
+           group=f"late-{min(partners)}")
+
+    load(today, "late-publication", NightlySettings(database_url=SecretStr(database_url)))
+
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT DISTINCT append_day FROM staging.events").fetchall() == [
+            (today,)]
+        gaps = conn.execute(
+            "SELECT partner_id, business_day, detail->'missing', detail->'extra' "
+            "FROM warehouse.discrepancy WHERE kind = 'control_total_gap'").fetchall()
+    expected = [d for d in simulation.manifest["discrepancies"]
+                if d["kind"] == "control_total_gap"]
+    assert len(expected) == 2
+    assert sorted((p, d, missing, extra) for p, d, missing, extra in gaps) == sorted(
+        (d["partner"], date.fromisoformat(d["business_day"]), d["ids"], []) for d in expected)
+    assert Counter(p for p, *_ in gaps) == Counter(d["partner"] for d in expected)
