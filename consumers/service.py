@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import msgspec
-import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -35,7 +34,7 @@ from consumers.landing import (
 from consumers.settings import ConsumerSettings
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
-from schemas.pipeline import check_event
+from schemas.pipeline import check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import partner_of_topic, rejects_topic
 
@@ -432,7 +431,7 @@ class IngestService:
             row = RejectRow(
                 topic=record.topic, kafka_partition=record.partition,
                 kafka_offset=record.offset, partner_id=partner, appended_at=appended_at,
-                append_day=append_day, event_id=_event_id_of(raw),
+                append_day=append_day, event_id=claimed_event_id(raw),
                 reason_code=rejection.code, field_path=rejection.path,
                 message=rejection.message, stage=rejection.stage, size_bytes=len(raw),
                 payload_sha256=hashlib.sha256(raw).hexdigest(),
@@ -536,7 +535,8 @@ def _claimed_id(raw: bytes | None) -> str | None:
     """The id a message claims, unchecked (only ever used to find it already landed)."""
     try:
         return _claimed_id_decoder.decode(raw or b"").id
-    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+    # ValidationError is a DecodeError; a nesting bomb overflows the decoder's recursion limit.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -560,16 +560,6 @@ def _keep_membership(consumer: KafkaConsumer) -> None:
             consumer.seek(tp, records[0].offset)
     finally:
         consumer.resume(*consumer.paused())
-
-
-def _event_id_of(raw: bytes) -> str | None:
-    """Best-effort id of a refused event, so a partner can find it; None when unreadable."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    event_id = value.get("id") if isinstance(value, dict) else None
-    return event_id[:200] if isinstance(event_id, str) else None
 
 
 def _log_commit_failure(offsets: object, response: object) -> None:

@@ -15,7 +15,7 @@ import orjson
 from schemas.errors import Rejection
 from schemas.events import totals_digest
 from schemas.partners import PartnerRegistry, load_registry
-from schemas.pipeline import CHINA_STANDARD_TIME, CheckedEvent, check_event
+from schemas.pipeline import CHINA_STANDARD_TIME, CheckedEvent, check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic, rejects_topic
 
@@ -140,7 +140,7 @@ class Publisher:
                 checked = self.check(raw, now=now)
             except Rejection as refusal:
                 report.refused.append(
-                    Refusal(index, _event_id(raw), refusal.code, refusal.path,
+                    Refusal(index, claimed_event_id(raw), refusal.code, refusal.path,
                             refusal.message, refusal.stage)
                 )  # fmt: skip
                 continue
@@ -265,15 +265,6 @@ def read_rejects(
             yield RejectRecord.from_kafka(record.key, record.value, record.headers or [])
     finally:
         consumer.close()
-
-
-def _event_id(raw: bytes) -> str | None:
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    identifier = document.get("id") if isinstance(document, dict) else None
-    return identifier if isinstance(identifier, str) else None
 
 
 def _business_day(raw: bytes) -> date:

@@ -489,3 +489,13 @@ def _refuse_nul(value: Any, path: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _refuse_nul(item, f"{path}[{index}]")
+
+
+def claimed_event_id(raw: bytes) -> str | None:
+    """The `id` a message claims, unchecked, so a refusal can name it; None when unreadable."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    event_id = document.get("id") if isinstance(document, dict) else None
+    return event_id[:200] if isinstance(event_id, str) else None

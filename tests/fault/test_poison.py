@@ -12,7 +12,7 @@ from partners.simulate import HEADERS, OutgoingMessage
 from schemas.topics import events_topic, rejects_topic
 from tests.fault.harness import Scale, Traffic
 from tests.support.consumers import service
-from tests.support.events import poison
+from tests.support.events import encode, enrollment, poison
 from tests.support.kafka import read_topic
 from tests.support.nightly import registry_of
 
@@ -34,12 +34,24 @@ def test_poison_of_every_class_is_refused_with_its_reason_and_valid_events_all_l
     rng = random.Random(707)
     messages = traffic.messages
     pills = []
-    for pid in made.values():
+    # The pills are spoiled enrollments, so only partners allowed to enrol people get them: an
+    # evaluation organisation's would be refused for its role before their own fault.
+    enrolling = [pid for label, pid in made.items() if not label.startswith("evaluation_org")]
+    for pid in enrolling:
         for n, (reason, value) in enumerate(sorted(poison(pid).items())):
             key = f"poison-{reason}-{n}"
             pills.append(OutgoingMessage(events_topic(pid), key.encode(), value, HEADERS))
             traffic.manifest["rejected"].append(
                 {"partner": pid, "id": None, "key": key, "reason": reason, "fault": "poison"})
+    # And an evaluation organisation enrolling someone: a type its role may not send.
+    for label, pid in made.items():
+        if label.startswith("evaluation_org"):
+            key = "poison-authorise.type_not_allowed"
+            pills.append(OutgoingMessage(events_topic(pid), key.encode(),
+                                         encode(enrollment(pid, 1)), HEADERS))
+            traffic.manifest["rejected"].append({"partner": pid, "id": None, "key": key,
+                                                 "reason": "authorise.type_not_allowed",
+                                                 "fault": "poison"})
     for pill in pills:
         messages.insert(rng.randrange(len(messages) + 1), pill)
     traffic.publish(kafka_bootstrap, messages)
@@ -57,4 +69,4 @@ def test_poison_of_every_class_is_refused_with_its_reason_and_valid_events_all_l
     on_topic = Counter(dict(r.headers)["skillsync.reason_code"].decode() for r in published)
     assert on_topic == must
     assert report.counts["must_reject"] == sum(must.values())
-    assert len(must) >= 15
+    assert len(must) >= 18

@@ -64,7 +64,12 @@ def poison(partner_id: str) -> dict[str, bytes]:
     bad_checksum["data"]["learner"]["id_number"] = number[:17] + ("1" if number[17] != "1" else "2")
     extra = variant(4)
     extra["data"]["surprise"] = 1
+    raw = encode(variant(5))
     return {
+        "decode.non_finite_number": raw.replace(b'"hours":64', b'"hours":NaN'),
+        "decode.nul_character": raw.replace(b'"name":"', b'"name":"\\u0000', 1),
+        "decode.too_deep": b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        "type.unknown": raw.replace(b"enrollment.created.v1", b"enrollment.vanished.v1"),
         "decode.not_utf8": b"\xff\xfe{}",
         "decode.not_json": b"{not json",
         "decode.duplicate_key": duplicated,

@@ -13,7 +13,7 @@ from schemas.errors import REASON_CODES, Rejection
 from schemas.events import TYPE_PREFIX
 from schemas.examples import example_events
 from schemas.partners import load_registry
-from schemas.pipeline import MAX_EVENT_BYTES, CheckedEvent, check_event
+from schemas.pipeline import MAX_EVENT_BYTES, CheckedEvent, check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
 
 REGISTRY = load_registry()
@@ -416,3 +416,14 @@ def test_evaluation_v2_is_accepted_alongside_v1() -> None:
         2,
     )
     assert v2.data["work_type"] == "直播销售员"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b'{"id": "evt-1", "type": "nonsense"}', "evt-1"),
+    (b'{"id": 7}', None),
+    (b"[1, 2]", None),
+    (b"\xff\xfe", None),
+    (b'{"a":' * 5000 + b"1" + b"}" * 5000, None),
+])
+def test_the_claimed_id_of_any_bytes_is_read_without_raising(raw: bytes, expected) -> None:
+    assert claimed_event_id(raw) == expected
