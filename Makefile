@@ -34,7 +34,7 @@ test-fast: install ## unit tests only
 
 lint: install ## ruff and mypy
 	$(PY) -m ruff check .
-	$(PY) -m mypy schemas consumers warehouse quality partners infra dags
+	$(PY) -m mypy schemas consumers warehouse quality partners infra dags tests
 
 up: install ## start PostgreSQL and Kafka, migrate, create topics, prepare Airflow
 	$(PY) -m infra up

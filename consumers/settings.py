@@ -73,7 +73,7 @@ class ConsumerSettings(BaseSettings):
         if config_file is not None and not config_file.is_file():
             raise ConfigurationError(f"{ENV_FILE_VARIABLE} / --config: no file at {config_file}")
         try:
-            return cls(_env_file=config_file)  # type: ignore[call-arg]
+            return cls(_env_file=config_file)
         except ValidationError as exc:
             raise ConfigurationError(describe(exc)) from None
 

@@ -33,7 +33,8 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
         # A certificate number claimed by two people is one conflict, whatever rows record it.
         found_kinds: Counter[str] = Counter(dict(conn.execute(
             "SELECT kind, count(DISTINCT CASE WHEN kind = 'certificate_number_conflict' "
-            "THEN reference ELSE business_day::text || reference END) FROM warehouse.discrepancy GROUP BY 1"
+            "THEN reference ELSE business_day::text || reference END) "
+            "FROM warehouse.discrepancy GROUP BY 1"
         ).fetchall()))
         subsidy = [n for (n,) in conn.execute(
             "SELECT certificate_number FROM warehouse.subsidy_list ORDER BY 1")]

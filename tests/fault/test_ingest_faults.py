@@ -94,8 +94,10 @@ def test_repeated_kill_9_at_random_moments_lands_exactly_the_published_set(
     for round_ in range(6):
         with running(env, tmp_path / f"victim-{round_}.log") as victim:
             before = landed_count(database_url)
-            wait_for(lambda before=before: before == published
-                     or landed_count(database_url) > before, timeout=90,
+            def progressed(before: int = before) -> bool:
+                return before == published or landed_count(database_url) > before
+
+            wait_for(progressed, timeout=90,
                      what="progress since the last kill")
             time.sleep(rng.uniform(0, 1.0))
             victim.kill()

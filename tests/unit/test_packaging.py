@@ -20,5 +20,5 @@ def test_package_resolves_to_this_repository(package: str) -> None:
 
 def test_dag_folder_holds_no_importable_package() -> None:
     assert not (REPO / "dags" / "__init__.py").exists()
-    assert importlib.util.find_spec("dags") is None or not Path(
-        str(importlib.util.find_spec("dags").origin or "")).is_relative_to(REPO / "dags")
+    spec = importlib.util.find_spec("dags")
+    assert spec is None or not Path(str(spec.origin or "")).is_relative_to(REPO / "dags")

@@ -52,6 +52,6 @@ def test_a_refused_event_reaches_the_rejects_topic_with_its_bytes_headers_and_re
         assert headers["skillsync.original_offset"] == str(offset).encode()
         assert headers["skillsync.service_version"] == SERVICE_VERSION.encode()
     with psycopg.connect(database_url) as conn:
-        digests = dict(conn.execute(
+        digests: dict[str, str] = dict(conn.execute(
             "SELECT reason_code, payload_sha256 FROM staging.rejected").fetchall())
     assert digests == {code: hashlib.sha256(value).hexdigest() for code, value in refused.items()}

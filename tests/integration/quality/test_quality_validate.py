@@ -28,14 +28,15 @@ def landed_day(kafka_bootstrap, database_url, new_partners, pseudonymiser) -> da
            pseudonymiser, group=f"quality-{partner}")
     with psycopg.connect(database_url) as conn:
         # What an older consumer without the level rule would have landed.
-        day = conn.execute(
+        row = conn.execute(
             "UPDATE staging.events SET data = jsonb_set(data, '{course,level}', '9')"
-            " WHERE event_id = %s RETURNING append_day", (f"{partner}-evt-0000007",)).fetchone()[0]
-    return day
+            " WHERE event_id = %s RETURNING append_day", (f"{partner}-evt-0000007",)).fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _settings(database_url: str) -> NightlySettings:
-    return NightlySettings(SKILLSYNC_DATABASE_URL=database_url)  # type: ignore[call-arg]
+    return NightlySettings(SKILLSYNC_DATABASE_URL=database_url)
 
 
 def _rows(database_url: str, sql: str) -> list[tuple]:

@@ -37,7 +37,7 @@ def test_a_faulty_week_reconciles_to_what_the_partners_sent(simulated_week):
     manifest = week.manifest
     _load_week(week.database_url, week.days)
 
-    landed = Counter()
+    landed: Counter[str] = Counter()
     for by_family in manifest["landed"].values():
         landed.update(by_family)
     counts = dict(_rows(week.database_url, """

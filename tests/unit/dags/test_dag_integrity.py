@@ -14,10 +14,10 @@ DAG_FILES = sorted(DAG_FOLDER.glob("*.py"))
 
 
 class _NoConnections(socket.socket):
-    def connect(self, *args, **kwargs):  # type: ignore[override]
+    def connect(self, *args, **kwargs):
         raise AssertionError(f"a DAG file opened a connection while parsing: {args}")
 
-    def connect_ex(self, *args, **kwargs):  # type: ignore[override]
+    def connect_ex(self, *args, **kwargs):
         raise AssertionError(f"a DAG file opened a connection while parsing: {args}")
 
 
