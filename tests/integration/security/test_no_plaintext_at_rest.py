@@ -29,6 +29,7 @@ from tests.support.events import encode, enrollment, registry_with
 from tests.support.kafka import publish
 from warehouse import nightly
 from warehouse.days import SHANGHAI
+from warehouse.report import write_day_report
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,7 @@ def _files_text(root: Path) -> str:
                      for path in sorted(root.rglob("*")) if path.is_file())
 
 
-def test_no_plaintext_identity_reaches_postgres_logs_or_data_docs(
+def test_no_plaintext_identity_reaches_postgres_logs_reports_or_data_docs(
         kafka_bootstrap: str, database_url: str, new_partners, pseudonymiser: Pseudonymiser,
         captured_logs: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pid = new_partners("training_platform")["training_platform"]
@@ -113,6 +114,8 @@ def test_no_plaintext_identity_reaches_postgres_logs_or_data_docs(
     nightly.load(day, f"canary-{pid}")
     gx_root = tmp_path / "gx"
     validate_day(database_url, day, gx_root=gx_root)
+    monkeypatch.setenv("SKILLSYNC_REPORT_DIR", str(tmp_path / "reports"))
+    write_day_report(day)
 
     assert (stats.landed, stats.rejected) == (4, 4)
     with psycopg.connect(database_url) as conn:
@@ -123,8 +126,9 @@ def test_no_plaintext_identity_reaches_postgres_logs_or_data_docs(
         e["id"]: pseudonymiser.person("resident_id", e["data"]["learner"]["id_number"])
         for e in accepted}
     at_rest = {"pg_dump": _pg_dump(database_url), "consumer log": captured_logs.getvalue(),
-               "data docs": _files_text(gx_root)}
+               "data docs": _files_text(gx_root), "report": _files_text(tmp_path / "reports")}
     assert "staging.rejected" in at_rest["pg_dump"] and at_rest["data docs"]
+    assert "<svg" in at_rest["report"]
     leaks = [(where, secret) for where, text in at_rest.items()
              for learner in canaries for secret in _plaintexts(learner) if secret in text]
     assert leaks == []
