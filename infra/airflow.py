@@ -38,6 +38,10 @@ def environment(cfg: LocalServices, base: dict[str, str] | None = None) -> dict[
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
+    # `airflow standalone` starts its components as `airflow ...` found on PATH.
+    venv_bin = str(Path(sys.executable).parent)
+    if env.get("PATH", "").split(os.pathsep)[0] != venv_bin:
+        env["PATH"] = os.pathsep.join(filter(None, [venv_bin, env.get("PATH")]))
     return env
 
 
