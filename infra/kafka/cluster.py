@@ -107,11 +107,11 @@ class LocalCluster:
         cfg = self._settings(node)
         cfg.kafka_dir.mkdir(parents=True, exist_ok=True)
         (cfg.kafka_dir / "server.properties").write_text(self._properties(node))
-        (cfg.kafka_dir / "log4j2.properties").write_text(service._LOG4J2)
+        (cfg.kafka_dir / "log4j2.properties").write_text(service.LOG4J2_CONFIG)
         if (cfg.kafka_dir / "data" / "meta.properties").exists():
             return
         done = subprocess.run(
-            service._java(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+            service.java_command(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                           "-c", str(cfg.kafka_dir / "server.properties")),
             capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -119,7 +119,9 @@ class LocalCluster:
 
     def _spawn(self, node: Node, jars: Path) -> None:
         cfg = self._settings(node)
-        spawn(service._java(cfg, jars, "kafka.Kafka", str(cfg.kafka_dir / "server.properties")),
+        command = service.java_command(cfg, jars, "kafka.Kafka",
+                                       str(cfg.kafka_dir / "server.properties"))
+        spawn(command,
               log_file=cfg.kafka_dir / "kafka.log", pid_file=node.pid_file)
 
     def _wait_ready(self, node: Node) -> None:

@@ -15,7 +15,7 @@ from infra.process import ServiceError, port_open, read_pid, spawn, terminate, w
 
 POM = Path(__file__).with_name("pom.xml")
 
-_LOG4J2 = """\
+LOG4J2_CONFIG = """\
 status = warn
 appender.out.type = Console
 appender.out.name = out
@@ -95,7 +95,8 @@ def _server_properties(cfg: LocalServices) -> str:
     ])
 
 
-def _java(cfg: LocalServices, jars: Path, *args: str) -> list[str]:
+def java_command(cfg: LocalServices, jars: Path, *args: str) -> list[str]:
+    """A JVM command line running a Kafka main class from the resolved jars, heap capped."""
     java = shutil.which("java")
     if java is None:
         raise ServiceError("Java 17+ is needed to run the Kafka broker")
@@ -113,7 +114,8 @@ def _format_storage(cfg: LocalServices, jars: Path, props: Path) -> None:
         return
     cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     done = subprocess.run(
-        _java(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+        java_command(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
+                     str(props)),
         capture_output=True, text=True, check=False,
     )
     if done.returncode != 0:
@@ -142,10 +144,10 @@ def start(cfg: LocalServices) -> None:
         security.ensure_certificates(cfg)
     props = cfg.kafka_dir / "server.properties"
     props.write_text(_server_properties(cfg))
-    (cfg.kafka_dir / "log4j2.properties").write_text(_LOG4J2)
+    (cfg.kafka_dir / "log4j2.properties").write_text(LOG4J2_CONFIG)
     _format_storage(cfg, jars, props)
     log = cfg.kafka_dir / "kafka.log"
-    pid = spawn(_java(cfg, jars, "kafka.Kafka", str(props)), log_file=log,
+    pid = spawn(java_command(cfg, jars, "kafka.Kafka", str(props)), log_file=log,
                 pid_file=pid_file(cfg))
     wait_until(lambda: port_open(cfg.kafka_port), timeout=90, what="Kafka broker",
                log_file=log, alive=lambda: read_pid(pid_file(cfg)) == pid)
