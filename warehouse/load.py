@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from schemas import reference
+from schemas.partners import load_registry
 from warehouse import reconcile
 
 SUBSIDY_SCHEME = "training_subsidy"
@@ -103,6 +104,13 @@ def _refresh_reference(conn: Connection) -> None:
         [{"scheme": r.scheme, "type": r.certificate_type, "level": r.level,
           "amount": r.amount_yuan, "valid_from": r.valid_from, "valid_to": r.valid_to}
          for r in reference.subsidy_rules()])
+    # Partners the registry no longer lists keep their row: old facts still point at them.
+    conn.execute(
+        text("INSERT INTO warehouse.dim_partner VALUES (:id, :name, :role, :district)"
+             " ON CONFLICT (partner_id) DO UPDATE SET name = EXCLUDED.name,"
+             " role = EXCLUDED.role, district_code = EXCLUDED.district_code"),
+        [{"id": p.partner_id, "name": p.name, "role": p.role, "district": p.district_code}
+         for p in load_registry()])
 
 
 def day_summary(engine: Engine, day: date) -> dict[str, object]:

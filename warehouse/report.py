@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from schemas.partners import RegistryError, load_registry
 from warehouse.db import make_engine
 from warehouse.settings import NightlySettings
 
@@ -119,21 +118,12 @@ def _rows(conn: Connection, sql: str, params: Mapping[str, object]) -> list[dict
 
 
 def _scorecards(conn: Connection, params: Mapping[str, object]) -> list[dict[str, Any]]:
-    cards = _rows(conn, f"""
+    return _rows(conn, f"""
         SELECT s.partner_id, p.name, p.role, {", ".join(f"s.{f}" for f in SCORE_FIELDS)},
                s.rejected_by_reason
         FROM warehouse.partner_scorecard s
         LEFT JOIN warehouse.dim_partner p USING (partner_id)
         WHERE s.business_day = :day ORDER BY s.partner_id""", params)
-    try:
-        registry = load_registry()
-    except RegistryError:
-        registry = None
-    for card in cards:
-        known = registry.get(card["partner_id"]) if registry is not None else None
-        if known is not None:
-            card["name"], card["role"] = card["name"] or known.name, card["role"] or known.role
-    return cards
 
 
 def _discrepancies(conn: Connection, params: Mapping[str, object]) -> dict[str, Any]:
