@@ -26,7 +26,8 @@ TEST_SERVICES = LocalServices(
 )
 _EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 _EXTERNAL_DB = os.environ.get("SKILLSYNC_DATABASE_URL")
-TEMPLATE_DB = "skillsync_template"
+# One template per test session: sessions sharing the services must not drop each other's.
+TEMPLATE_DB = f"skillsync_template_{os.getpid()}"
 
 # Airflow reads its configuration when first imported: point it at the test services now.
 os.environ.update({k: v for k, v in local_airflow.environment(TEST_SERVICES, base={}).items()
@@ -93,7 +94,7 @@ def _db_url(admin_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated_template(services: Services) -> str:
+def migrated_template(services: Services) -> Iterator[str]:
     """A database migrated once per session; each test gets a copy of it."""
     from warehouse.migrate import upgrade
 
@@ -101,7 +102,9 @@ def migrated_template(services: Services) -> str:
         conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
     upgrade(_db_url(services.admin_url, TEMPLATE_DB))
-    return TEMPLATE_DB
+    yield TEMPLATE_DB
+    with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
 
 
 @pytest.fixture
