@@ -26,6 +26,7 @@ TYPE_PREFIX = "org.skillsync."
 IDENTIFIER_PATTERN = whole(r"[\x21-\x7e]+")
 PHONE_PATTERN = whole(r"\+?[0-9][0-9-]{4,19}")
 CERTIFICATE_NUMBER_PATTERN = whole("[A-Z0-9]{10,30}")
+SOURCE_PATTERN = whole(f"/partners/{PARTNER_ID_PATTERN}")
 
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -154,7 +155,7 @@ class Envelope(Closed, tag_field="type"):
 
     specversion: Literal["1.0"]
     id: Identifier
-    source: Annotated[str, Meta(pattern=whole(f"/partners/{PARTNER_ID_PATTERN}"))]
+    source: Annotated[str, Meta(pattern=SOURCE_PATTERN)]
     time: Timestamp
     data: Closed  # narrowed to the payload type by each event type's subclass
     subject: Identifier | None = None

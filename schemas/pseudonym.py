@@ -125,7 +125,7 @@ def mask_id_number(s: str) -> str:
     """
     if len(s) <= 6:
         return "*" * len(s)
-    return s[:4] + "*" * (len(s) - 6) + s[-2:]
+    return f"{s[:4]}{'*' * (len(s) - 6)}{s[-2:]}"  # one string built, not two
 
 
 def mask_name(s: str) -> str:
@@ -133,14 +133,14 @@ def mask_name(s: str) -> str:
     s = s.strip()
     if not s:
         return ""
-    return s[0] + "*" * max(len(s) - 1, 1)
+    return f"{s[0]}{'*' * (len(s) - 1 or 1)}"  # at least one star, even for one character
 
 
 def mask_phone(s: str) -> str:
     """Mainland mobile numbers as "138****1234"; other numbers keep their last 2 digits."""
     digits = s.strip()
     if len(digits) == 11 and digits[0] == "1" and digits.isdigit():
-        return digits[:3] + "****" + digits[-4:]
+        return f"{digits[:3]}****{digits[-4:]}"
     if len(digits) <= 2:
         return "*" * len(digits)
-    return "*" * (len(digits) - 2) + digits[-2:]
+    return f"{'*' * (len(digits) - 2)}{digits[-2:]}"

@@ -13,7 +13,7 @@ from schemas.errors import Rejection
 from schemas.events import EVENT_TYPES, TYPE_PREFIX
 from schemas.examples import example_events
 from schemas.lenient import pattern_fields
-from schemas.partners import load_registry
+from schemas.partners import Partner, PartnerRegistry, load_registry
 from schemas.pipeline import CheckedEvent, _check_quickly, _check_thoroughly, check_event
 from schemas.pseudonym import Pseudonymiser
 
@@ -178,3 +178,39 @@ def test_other_spellings_of_the_same_json_get_the_same_verdict(
     raw = respell(orjson.dumps(example_events()[ENROLLMENT]))
     checked, thorough = verdicts(raw, "zjgj")
     assert checked == thorough
+
+
+def registry_of(partner_id: str, families: set[str]) -> PartnerRegistry:
+    partner = Partner(partner_id, "Example", "training_platform", "330106", frozenset(families))
+    return PartnerRegistry({partner_id: partner})
+
+
+def check_with(registry: PartnerRegistry, event: dict[str, Any], partner: str) -> Any:
+    try:
+        return check_event(
+            orjson.dumps(event),
+            topic_partner=partner,
+            registry=registry,
+            pseudonymiser=PSEUDONYMISER,
+            now=NOW,
+        )
+    except Rejection as refused:
+        return refused.as_dict()
+
+
+def test_a_registered_partner_id_that_breaks_the_source_pattern_is_named_at_the_source() -> None:
+    event = example_events()[ENROLLMENT]
+    event["source"] = "/partners/Zjgj"
+    registry = registry_of("Zjgj", {"enrollment.created"})
+    refused = check_with(registry, event, "Zjgj")
+    assert (refused["code"], refused["path"]) == ("envelope.bad_format", "$.source")
+
+
+def test_each_registry_decides_for_itself_what_a_partner_may_publish() -> None:
+    event = example_events()[ENROLLMENT]
+    allowing = registry_of("zjgj", {"enrollment.created"})
+    refusing = registry_of("zjgj", {"completion.recorded"})
+    assert isinstance(check_with(allowing, event, "zjgj"), CheckedEvent)
+    refused = check_with(refusing, event, "zjgj")
+    assert refused["code"] == "authorise.type_not_allowed"
+    assert isinstance(check_with(allowing, event, "zjgj"), CheckedEvent)
