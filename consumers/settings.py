@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.kafka.client_security import KafkaClientSecurity
 from schemas.topics import EVENTS_TOPIC_PATTERN
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ class ConfigurationError(ValueError):
     """A setting is unusable: the message names it; the service stops instead of retrying."""
 
 
-class ConsumerSettings(BaseSettings):
+class ConsumerSettings(KafkaClientSecurity, BaseSettings):
     """Everything `python -m consumers run` needs; an invalid value stops the service at start."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore",
@@ -52,15 +52,7 @@ class ConsumerSettings(BaseSettings):
     shutdown_grace_s: float = Field(default=30.0, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_addr: str = "127.0.0.1"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: FilePath | None = None
-    ssl_certfile: FilePath | None = None
-    ssl_keyfile: FilePath | None = None
-    ssl_password: SecretStr | None = None
-    ssl_check_hostname: bool = True
+    # security_protocol, sasl_* and ssl_*: KafkaClientSecurity, read as SKILLSYNC_CONSUMER_*.
 
     @classmethod
     def load(cls, config_file: Path | None = None) -> ConsumerSettings:
@@ -94,33 +86,6 @@ class ConsumerSettings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"'{server}' is not host:port")
         return value
-
-    @model_validator(mode="after")
-    def _sasl_is_complete(self) -> ConsumerSettings:
-        if self.security_protocol.startswith("SASL") and not (
-                self.sasl_mechanism and self.sasl_username and self.sasl_password):
-            raise ValueError(f"{self.security_protocol} needs {ENV_PREFIX}SASL_MECHANISM, "
-                             f"{ENV_PREFIX}SASL_USERNAME and {ENV_PREFIX}SASL_PASSWORD")
-        return self
-
-    def kafka_security(self) -> dict[str, object]:
-        """kafka-python client options for the configured security protocol."""
-        options: dict[str, object] = {"security_protocol": self.security_protocol}
-        if self.security_protocol.startswith("SASL"):
-            assert self.sasl_password is not None  # guaranteed by _sasl_is_complete
-            # kafka-python takes the "plain" username and password for SCRAM as well.
-            options.update(sasl_mechanism=self.sasl_mechanism,
-                           sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password.get_secret_value())
-        if self.security_protocol.endswith("SSL"):
-            options["ssl_check_hostname"] = self.ssl_check_hostname
-            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-                path = getattr(self, name)
-                if path is not None:
-                    options[name] = str(path)
-            if self.ssl_password is not None:
-                options["ssl_password"] = self.ssl_password.get_secret_value()
-        return options
 
 
 def variable_of(field_name: str) -> str:

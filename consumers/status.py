@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.settings import ConsumerSettings
+from infra.kafka.client_security import KafkaClientSecurity
 from schemas.topics import partner_of_topic
 
 
@@ -20,24 +22,45 @@ class PartnerStatus:
     rejects_24h: dict[str, int]
 
 
-def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers.split(","),
-                             enable_auto_commit=False, isolation_level="read_committed",
-                             **settings.kafka_security())
-    try:
-        import re
+def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topic_pattern: str,
+                  database_url: str, group_id: str,
+                  before: datetime | None = None) -> dict[tuple[str, int], int]:
+    """Records of each matching partition the group has not landed yet.
 
-        pattern = re.compile(settings.topic_pattern)
-        topics = sorted(t for t in consumer.topics() if pattern.match(t))
-        partitions = [TopicPartition(t, p) for t in topics
+    With `before`, only records the broker appended before that moment count (from its
+    append-time index, so the answer does not change with when it is asked).
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
+                             enable_auto_commit=False, isolation_level="read_committed",
+                             **security.kafka_security())
+    try:
+        pattern = re.compile(topic_pattern)
+        partitions = [TopicPartition(t, p) for t in sorted(consumer.topics()) if pattern.match(t)
                       for p in sorted(consumer.partitions_for_topic(t) or ())]
-        ends = consumer.end_offsets(partitions) if partitions else {}
+        if not partitions:
+            return {}
+        needed = consumer.end_offsets(partitions)
+        if before is not None:
+            found = consumer.offsets_for_times(
+                {tp: int(before.timestamp() * 1000) for tp in partitions})
+            needed = {tp: at.offset if (at := found.get(tp)) is not None else end
+                      for tp, end in needed.items()}
     finally:
         consumer.close()
-    with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+    with psycopg.connect(database_url) as conn:
         landed = {(t, p): o for t, p, o in conn.execute(
             "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
-            "WHERE group_id = %s", (settings.group_id,))}
+            "WHERE group_id = %s", (group_id,))}
+    return {(tp.topic, tp.partition): max(0, offset - landed.get((tp.topic, tp.partition), 0))
+            for tp, offset in needed.items()}
+
+
+def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
+    database_url = settings.database_url.get_secret_value()
+    behind = partition_lag(bootstrap_servers=settings.bootstrap_servers, security=settings,
+                           topic_pattern=settings.topic_pattern, database_url=database_url,
+                           group_id=settings.group_id)
+    with psycopg.connect(database_url) as conn:
         last: dict[str, datetime] = dict(conn.execute(
             "SELECT partner_id, max(landed_at) FROM staging.events GROUP BY partner_id"
         ).fetchall())
@@ -48,9 +71,9 @@ def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
         ):
             rejects.setdefault(partner, {})[reason] = count
     lag: dict[str, int] = {}
-    for tp, end in ends.items():
-        partner = partner_of_topic(tp.topic)
-        lag[partner] = lag.get(partner, 0) + max(0, end - landed.get((tp.topic, tp.partition), 0))
+    for (topic, _), records in behind.items():
+        partner = partner_of_topic(topic)
+        lag[partner] = lag.get(partner, 0) + records
     return [PartnerStatus(p, lag.get(p, 0), last.get(p), rejects.get(p, {}))
             for p in sorted(set(lag) | set(last) | set(rejects))]
 

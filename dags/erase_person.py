@@ -1,14 +1,17 @@
 """erase_person: honour an erasure request for one person (personal-information law).
 
-Manual only. Give the person's identity document type and number (a masked field, redacted
-from task logs), who asked and why. The task computes the person's pseudonym under every key
-version, removes their rows from staging and the warehouse in one transaction, and records the
-erasure by pseudonym only. A trigger on staging.events then turns their events away, so
-consumer replays and nightly reruns never bring them back.
+Manual only, and never given an ID number: Airflow keeps every run's parameters in its metadata
+database. The operator requests the erasure where the pseudonym keys are, with the ID number
+typed at a prompt that does not echo it:
 
-Airflow keeps a run's parameters (this one's ID number included) in its metadata database:
-once the run has succeeded, delete it (Browse > DAG Runs, or the REST API's
-DELETE /api/v2/dags/erase_person/dagRuns/{run_id}).
+    python -m warehouse.erasure request --id-type resident_id \
+        --requested-by dpo@city --reason "ticket 2026-118"
+
+That computes the person's pseudonym under every key version and triggers this DAG with those
+only (or, with `--print`, prints the parameters to paste into Trigger DAG). The task removes
+the person's rows from staging and the warehouse in one transaction and records the erasure by
+pseudonym. A trigger on staging.events then turns their events away, so consumer replays and
+nightly reruns never bring them back.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from warehouse.alerts import notify_failure
 
 @dag(
     dag_id="erase_person",
-    description="Erase one person from staging and warehouse, for good.",
+    description="Erase one person, named by pseudonyms, from staging and warehouse, for good.",
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="Asia/Shanghai"),
     catchup=False,
@@ -38,9 +41,15 @@ from warehouse.alerts import notify_failure
     },
     params={
         "id_type": Param("resident_id", type="string", enum=list(ID_TYPES),
-                         description="identity document type"),
-        "id_number": Param(type="string", format="password", minLength=5,
-                           description="identity document number (never stored)"),
+                         description="identity document type (kept in the erasure record)"),
+        "pseudonyms": Param(
+            type="array", minItems=1,
+            items={"type": "object", "required": ["key_id", "person"],
+                   "additionalProperties": False,
+                   "properties": {"key_id": {"type": "string", "minLength": 1},
+                                  "person": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+            description="the person's pseudonym under every key version, from "
+                        "`python -m warehouse.erasure request --print`"),
         "requested_by": Param(type="string", minLength=1,
                               description="who asked, e.g. the data-protection ticket's owner"),
         "reason": Param(type="string", minLength=1,
@@ -53,22 +62,21 @@ def erase_person() -> None:
     def erase() -> dict[str, object]:
         """Remove the person's rows and record the erasure by pseudonym."""
         from airflow.sdk.exceptions import AirflowFailException
-        from airflow.sdk.log import mask_secret
 
-        from warehouse.erasure import erase_configured
+        from warehouse.erasure import erase_configured, parse_pseudonyms
 
         context = get_current_context()
         params = context["params"]
-        mask_secret(params["id_number"])
         who = params["requested_by"]
         user = getattr(context.get("dag_run"), "triggering_user_name", None)
         if user and user != who:
             who = f"{who} (triggered by {user})"
         try:
-            result = erase_configured(id_type=params["id_type"], id_number=params["id_number"],
-                                      requested_by=who, reason=params["reason"])
+            result = erase_configured(pseudonyms=parse_pseudonyms(params["pseudonyms"]),
+                                      id_type=params["id_type"], requested_by=who,
+                                      reason=params["reason"])
         except ValueError as exc:
-            # A malformed number or bad configuration: retrying will not help.
+            # A malformed request or bad configuration: retrying will not help.
             raise AirflowFailException(str(exc)) from exc
         summary = {"erasure_id": result.erasure_id, "pseudonyms": result.pseudonyms,
                    "rows_removed": result.rows_removed}

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import IO
 
 from partners.faults import Faults
-from partners.kit import Publisher, connect_producer, read_rejects, send_all
+from partners.kit import (
+    KitSettings,
+    KitSettingsError,
+    Publisher,
+    connect_producer,
+    read_rejects,
+    send_all,
+)
 from partners.lifecycle import SHANGHAI
 from partners.simulate import OutgoingMessage, Simulation, simulate
 from schemas.errors import Rejection
@@ -22,14 +29,45 @@ PROGRESS_THRESHOLD = 50_000
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        args.settings = _settings(args)
+    except KitSettingsError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
     return int(args.run(args))
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    """Flags over the environment; the password comes only from the environment or --config."""
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group(
+        "connection (default: the environment, SKILLSYNC_PARTNER_* and KAFKA_BOOTSTRAP_SERVERS)")
+    group.add_argument("--config", type=Path, metavar="FILE",
+                       help="env file of settings, e.g. SKILLSYNC_PARTNER_SASL_PASSWORD=...")
+    group.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]")
+    group.add_argument("--security-protocol",
+                       choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+    group.add_argument("--sasl-mechanism", choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+    group.add_argument("--sasl-username", metavar="PRINCIPAL", help="e.g. partner.zjgj")
+    group.add_argument("--ssl-cafile", type=Path, metavar="PEM",
+                       help="the certificate authority that signed the broker's certificate")
+    return options
+
+
+def _settings(args: argparse.Namespace) -> KitSettings:
+    flags = {name: value for name in ("bootstrap_servers", "security_protocol", "sasl_mechanism",
+                                      "sasl_username", "ssl_cafile")
+             if (value := getattr(args, name)) is not None}
+    return KitSettings.load(args.config, **flags)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m partners", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    connection = _connection_options()
 
-    publish = commands.add_parser("publish", help="check and publish events (JSON lines)")
+    publish = commands.add_parser("publish", parents=[connection],
+                                  help="check and publish events (JSON lines)")
     publish.add_argument("--partner", required=True, help="your partner id, e.g. zjgj")
     publish.add_argument("--file", type=Path, help="JSON-lines file; standard input if omitted")
     publish.add_argument(
@@ -43,14 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     publish.set_defaults(run=_publish)
 
-    rejects = commands.add_parser("rejects", help="show what the pipeline refused and why")
+    rejects = commands.add_parser("rejects", parents=[connection],
+                                  help="show what the pipeline refused and why")
     rejects.add_argument("--partner", required=True)
     rejects.add_argument(
         "--idle", type=float, default=5.0, help="stop after this many seconds without a new record"
     )
     rejects.set_defaults(run=_rejects)
 
-    sim = commands.add_parser("simulate", help="simulate the city's partners")
+    sim = commands.add_parser("simulate", parents=[connection],
+                              help="simulate the city's partners")
     sim.add_argument(
         "--day",
         type=date.fromisoformat,
@@ -83,7 +123,9 @@ def _yesterday() -> date:
 
 def _publish(args: argparse.Namespace) -> int:
     lines = _lines(args.file.open("rb") if args.file else sys.stdin.buffer)
-    with Publisher(args.partner) as publisher:
+    settings: KitSettings = args.settings
+    with Publisher(args.partner, bootstrap=settings.bootstrap_servers,
+                   security=settings) as publisher:
         if args.check_only:
             failed = 0
             for index, raw in enumerate(lines):
@@ -116,7 +158,9 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 
 def _rejects(args: argparse.Namespace) -> int:
     count = 0
-    for record in read_rejects(args.partner, idle_seconds=args.idle):
+    settings: KitSettings = args.settings
+    for record in read_rejects(args.partner, bootstrap=settings.bootstrap_servers,
+                               security=settings, idle_seconds=args.idle):
         count += 1
         print(
             f"{record.original_topic}[{record.original_partition}]@{record.original_offset} "
@@ -135,7 +179,7 @@ def _simulate(args: argparse.Namespace) -> int:
         write_files(simulation, messages, args.out)
         print(f"wrote {len(simulation)} messages and manifest.json to {args.out}")
         return 0
-    producer = connect_producer()
+    producer = connect_producer(args.settings.bootstrap_servers, security=args.settings)
     try:
         sent = send_all(messages, producer)
     finally:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.kafka.client_security import KafkaClientSecurity
 from schemas.errors import Rejection
 from schemas.events import totals_digest
 from schemas.partners import PartnerRegistry, load_registry
@@ -21,6 +25,7 @@ from schemas.topics import events_topic, rejects_topic
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 DEFAULT_BOOTSTRAP = "localhost:19092"
+ENV_PREFIX = "SKILLSYNC_PARTNER_"
 HEADERS: list[tuple[str, bytes]] = [
     ("content-type", b"application/cloudevents+json; charset=utf-8"),
 ]
@@ -28,8 +33,43 @@ REJECT_HEADER_PREFIX = "skillsync."
 SEND_TIMEOUT_SECONDS = 60.0
 
 
+class KitSettingsError(ValueError):
+    """A kit setting is unusable; the message names the variable, never a secret's value."""
+
+
+class KitSettings(KafkaClientSecurity, BaseSettings):
+    """Where the broker is and how the partner signs in to it.
+
+    Read from the environment over an optional env file: KAFKA_BOOTSTRAP_SERVERS, and the
+    security options as SKILLSYNC_PARTNER_SECURITY_PROTOCOL, SKILLSYNC_PARTNER_SASL_MECHANISM,
+    SKILLSYNC_PARTNER_SASL_USERNAME, SKILLSYNC_PARTNER_SASL_PASSWORD, SKILLSYNC_PARTNER_SSL_CAFILE,
+    ... (see docs/security.md).
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore",
+                                      populate_by_name=True)
+
+    bootstrap_servers: str = Field(default=DEFAULT_BOOTSTRAP, validation_alias=BOOTSTRAP_ENV)
+
+    @classmethod
+    def load(cls, env_file: Path | None = None, **overrides: Any) -> KitSettings:
+        """Settings from `overrides` (command-line flags), the environment, then `env_file`."""
+        if env_file is not None and not env_file.is_file():
+            raise KitSettingsError(f"--config: no file at {env_file}")
+        try:
+            return cls(_env_file=env_file, **overrides)
+        except ValidationError as exc:
+            lines = []
+            for error in exc.errors(include_url=False, include_input=False):
+                name = str(error["loc"][0]) if error["loc"] else ""
+                where = (BOOTSTRAP_ENV if name == "bootstrap_servers" else
+                         f"{ENV_PREFIX}{name.upper()}" if name else "settings")
+                lines.append(f"{where}: {error['msg']}")
+            raise KitSettingsError("\n".join(lines)) from None
+
+
 def bootstrap_servers() -> str:
-    return os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP)
+    return KitSettings.load().bootstrap_servers
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +135,8 @@ class Publisher:
     """Publishes one partner's events to its own topic after checking them like the pipeline.
 
     Nothing connects until the first send. The local check uses a throwaway pseudonym key:
-    the point is the verdict, not the pseudonym.
+    the point is the verdict, not the pseudonym. `security` is how to sign in to the broker
+    (a KitSettings will do); without it, the environment's KitSettings at the first send.
     """
 
     def __init__(
@@ -104,6 +145,7 @@ class Publisher:
         *,
         registry: PartnerRegistry | None = None,
         bootstrap: str | None = None,
+        security: KafkaClientSecurity | None = None,
         producer_factory: Callable[[str | None], Any] | None = None,
     ) -> None:
         self.partner_id = partner_id
@@ -111,7 +153,7 @@ class Publisher:
         self._registry = registry
         self._bootstrap = bootstrap
         self._pseudonymiser = Pseudonymiser({"local": secrets.token_bytes(32)}, "local")
-        self._producer_factory = producer_factory or connect_producer
+        self._producer_factory = producer_factory or partial(connect_producer, security=security)
         self._producer: Any = None
         self._sent_ids: dict[date, dict[str, list[str]]] = {}
 
@@ -212,12 +254,14 @@ class Publisher:
         self.close()
 
 
-def connect_producer(bootstrap: str | None = None) -> Any:
+def connect_producer(bootstrap: str | None = None, *,
+                     security: KafkaClientSecurity | None = None) -> Any:
     """An idempotent producer: retries never write an event twice, and every send is durable."""
     from kafka import KafkaProducer
 
     return KafkaProducer(
         bootstrap_servers=bootstrap or bootstrap_servers(),
+        **(security or KitSettings.load()).kafka_security(),
         enable_idempotence=True,
         acks="all",
         linger_ms=20,
@@ -247,7 +291,11 @@ def send_all(messages: Iterable[Any], producer: Any) -> int:
 
 
 def read_rejects(
-    partner_id: str, *, bootstrap: str | None = None, idle_seconds: float = 5.0
+    partner_id: str,
+    *,
+    bootstrap: str | None = None,
+    security: KafkaClientSecurity | None = None,
+    idle_seconds: float = 5.0,
 ) -> Iterator[RejectRecord]:
     """Every record on the partner's rejects topic, oldest first, until none arrives for a while."""
     from kafka import KafkaConsumer
@@ -255,6 +303,7 @@ def read_rejects(
     consumer = KafkaConsumer(
         rejects_topic(partner_id),
         bootstrap_servers=bootstrap or bootstrap_servers(),
+        **(security or KitSettings.load()).kafka_security(),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -1,17 +1,30 @@
-"""Erase a person from staging and warehouse, and record it so that replays never restore them."""
+"""Erase a person from staging and warehouse, and record it so that replays never restore them.
+
+The ID number never leaves the operator's terminal: `python -m warehouse.erasure request`
+turns it into the person's pseudonyms, and only those reach Airflow and the database.
+"""
 
 from __future__ import annotations
 
+import argparse
+import getpass
 import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from schemas.identity import IdentifierError, canonical_identity
+from schemas.identity import ID_TYPES, IdentifierError, canonical_identity
 from schemas.pseudonym import Pseudonymiser
 
+DAG_ID = "erase_person"
 # Taken by every nightly load too: a load in flight never writes back what was just erased.
 _LOAD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"
+# Hex HMAC-SHA256, as `Pseudonymiser.person` writes it.
+_PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
 
 class ErasureRequestError(ValueError):
@@ -36,15 +49,42 @@ def pseudonyms_of(pseudonymiser: Pseudonymiser, id_type: str,
             for key_id in pseudonymiser.key_ids}
 
 
-def erase_person(engine: Engine, pseudonymiser: Pseudonymiser, *, id_type: str, id_number: str,
+def request_conf(pseudonymiser: Pseudonymiser, *, id_type: str, id_number: str,
+                 requested_by: str, reason: str) -> dict[str, Any]:
+    """The erase_person run's parameters: the person's pseudonyms, never their ID number."""
+    by_key = pseudonyms_of(pseudonymiser, id_type, id_number)
+    return {"id_type": id_type,
+            "pseudonyms": [{"key_id": k, "person": p} for k, p in by_key.items()],
+            "requested_by": requested_by, "reason": reason}
+
+
+def parse_pseudonyms(items: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """{key_id: person} from a run's `pseudonyms`; one well-formed pseudonym per key version."""
+    by_key: dict[str, str] = {}
+    for item in items:
+        key_id, person = item.get("key_id"), item.get("person")
+        if not isinstance(key_id, str) or not key_id or key_id in by_key:
+            raise ErasureRequestError("each pseudonym needs a key_id of its own")
+        if not isinstance(person, str) or not _PSEUDONYM.fullmatch(person):
+            raise ErasureRequestError(
+                f"the pseudonym under {key_id} is not 64 lower-case hex digits")
+        by_key[key_id] = person
+    if not by_key:
+        raise ErasureRequestError("an erasure needs the person's pseudonyms")
+    return by_key
+
+
+def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
                  requested_by: str, reason: str) -> ErasureResult:
-    """Remove every row of the person, in one transaction, and record the erasure.
+    """Remove every row of the person ({key_id: pseudonym}), in one transaction, and record it.
 
     Erasing someone already erased is recorded again and removes whatever arrived since.
     """
     if not requested_by.strip() or not reason.strip():
         raise ErasureRequestError("an erasure needs who requested it and why")
-    by_key = pseudonyms_of(pseudonymiser, id_type, id_number)
+    if id_type not in ID_TYPES:
+        raise ErasureRequestError(f"unknown id_type {id_type!r}")
+    by_key = parse_pseudonyms({"key_id": k, "person": p} for k, p in pseudonyms.items())
     persons = list(by_key.values())
     with engine.begin() as conn:
         conn.execute(text(_LOAD_LOCK))
@@ -109,19 +149,68 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
     return removed
 
 
-
-def erase_configured(*, id_type: str, id_number: str, requested_by: str,
+def erase_configured(*, pseudonyms: Mapping[str, str], id_type: str, requested_by: str,
                      reason: str) -> ErasureResult:
-    """Erase with the consumers' pseudonym keys and database, so the pseudonyms match theirs."""
-    from consumers.settings import ConsumerSettings
-    from schemas.pseudonym import load_key_file
+    """Erase in the database the nightly side is configured with (SKILLSYNC_DATABASE_URL)."""
     from warehouse.db import make_engine
+    from warehouse.settings import NightlySettings
 
-    settings = ConsumerSettings.load()
-    pseudonymiser = load_key_file(settings.pseudonym_key_file)
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = make_engine(NightlySettings().database_url.get_secret_value())
     try:
-        return erase_person(engine, pseudonymiser, id_type=id_type, id_number=id_number,
+        return erase_person(engine, pseudonyms=pseudonyms, id_type=id_type,
                             requested_by=requested_by, reason=reason)
     finally:
         engine.dispose()
+
+
+def read_id_number(stdin: Any = None) -> str:
+    """The ID number from a prompt that does not echo it, or the first line of piped input."""
+    stream = stdin or sys.stdin
+    if stream.isatty():
+        return getpass.getpass("ID number (not shown): ")
+    return str(stream.readline()).strip()
+
+
+def trigger(conf: Mapping[str, Any]) -> None:
+    """Queue an erase_person run with the local services' Airflow (python -m infra airflow)."""
+    from infra import airflow
+    from infra.local import LocalServices
+
+    airflow.run(LocalServices(), ["dags", "trigger", DAG_ID, "--conf", json.dumps(conf)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m warehouse.erasure",
+        description="Request an erasure: the ID number is read from a prompt or standard input "
+                    "(never the command line) and only the person's pseudonyms are passed on.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    request = commands.add_parser("request", help="erase one person (erase_person DAG)")
+    request.add_argument("--id-type", choices=sorted(ID_TYPES), default="resident_id")
+    request.add_argument("--requested-by", required=True, help="e.g. the ticket's owner")
+    request.add_argument("--reason", required=True, help="e.g. the request's ticket reference")
+    request.add_argument("--print", action="store_true", dest="print_only",
+                         help="print the run's JSON parameters (for the UI's trigger form) "
+                              "instead of triggering the run")
+    args = parser.parse_args(argv)
+
+    from consumers.settings import ConfigurationError, ConsumerSettings
+    from schemas.pseudonym import KeyFileError, load_key_file
+
+    try:
+        keys = load_key_file(ConsumerSettings.load().pseudonym_key_file)
+        conf = request_conf(keys, id_type=args.id_type, id_number=read_id_number(),
+                            requested_by=args.requested_by, reason=args.reason)
+    except (ConfigurationError, KeyFileError, ErasureRequestError) as exc:
+        print(f"erasure not requested: {exc}", file=sys.stderr)
+        return 2
+    if args.print_only:
+        print(json.dumps(conf, ensure_ascii=False, indent=2))
+        return 0
+    trigger(conf)
+    print(f"{DAG_ID} triggered for {len(conf['pseudonyms'])} pseudonyms", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,7 +33,8 @@ def check_ingest(day: date, settings: NightlySettings | None = None) -> IngestPr
     return ingest_progress(
         bootstrap_servers=s.kafka_bootstrap_servers,
         database_url=libpq_url(s.database_url.get_secret_value()),
-        group_id=s.consumer_group, topic_pattern=s.topic_pattern, cutoff=day_window(day)[1])
+        group_id=s.consumer_group, topic_pattern=s.topic_pattern, cutoff=day_window(day)[1],
+        security=s)
 
 
 def validate(day: date, run_id: str, settings: NightlySettings | None = None) -> DayValidation:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.kafka.client_security import KafkaClientSecurity
 from schemas.topics import EVENTS_TOPIC_PATTERN
 
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:15432/skillsync"
@@ -14,10 +15,15 @@ LOCAL_KAFKA = "127.0.0.1:19092"
 LOCAL_REPORTS = Path(__file__).resolve().parent.parent / ".local" / "reports"
 
 
-class NightlySettings(BaseSettings):
-    """Where the staging and warehouse database and the broker are, and the night's rules."""
+class NightlySettings(KafkaClientSecurity, BaseSettings):
+    """Where the staging and warehouse database and the broker are, and the night's rules.
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    The broker's security options (KafkaClientSecurity) are read as SKILLSYNC_NIGHTLY_*, e.g.
+    SKILLSYNC_NIGHTLY_SECURITY_PROTOCOL; every other setting names its variable below.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SKILLSYNC_NIGHTLY_", extra="ignore",
+                                      populate_by_name=True)
 
     database_url: SecretStr = Field(
         default=SecretStr(LOCAL_DATABASE_URL), validation_alias="SKILLSYNC_DATABASE_URL"

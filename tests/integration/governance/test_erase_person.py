@@ -15,7 +15,7 @@ from tests.support.consumers import landed_count, service
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
 from warehouse.db import make_engine
-from warehouse.erasure import ErasureRequestError, ErasureResult, erase_person
+from warehouse.erasure import ErasureRequestError, ErasureResult, erase_person, pseudonyms_of
 from warehouse.load import load_day
 
 pytestmark = pytest.mark.integration
@@ -86,11 +86,11 @@ def _rotated(first_key: bytes) -> Pseudonymiser:
     return Pseudonymiser({"k1": first_key, "k2": secrets.token_bytes(32)}, "k2")
 
 
-def _erase(world: Landed, keys: Pseudonymiser, id_number: str | None = None) -> ErasureResult:
+def _erase(world: Landed, keys: Pseudonymiser) -> ErasureResult:
     engine = make_engine(world.database_url)
     try:
-        return erase_person(engine, keys, id_type="resident_id",
-                            id_number=id_number or world.id_number, requested_by="dpo@city",
+        return erase_person(engine, pseudonyms=pseudonyms_of(keys, "resident_id", world.id_number),
+                            id_type="resident_id", requested_by="dpo@city",
                             reason="PIPL art. 47 request 2026-118")
     finally:
         engine.dispose()
@@ -161,17 +161,32 @@ def test_erasing_a_person_twice_records_both_requests(landed_and_loaded):
     assert second.rows_removed["staging.events"] == 0
 
 
-def test_a_malformed_number_is_refused_without_echoing_it_and_nothing_is_erased(
-        landed_and_loaded):
+def test_a_malformed_number_is_refused_without_echoing_it(landed_and_loaded):
     world = landed_and_loaded
-    keys = _rotated(world.first_key)
     wrong = world.id_number[:17] + ("1" if world.id_number[17] != "1" else "2")
 
     with pytest.raises(ErasureRequestError) as refused:
-        _erase(world, keys, id_number=wrong)
+        pseudonyms_of(_rotated(world.first_key), "resident_id", wrong)
 
     assert wrong[:17] not in str(refused.value)
     assert "checksum" in str(refused.value)
+
+
+@pytest.mark.parametrize("pseudonyms", [
+    {},                                          # nobody
+    {"k1": "330106198808081234"},                # an ID number where a pseudonym belongs
+    {"k1": "AB" * 32},                           # not as the consumer writes pseudonyms
+])
+def test_a_request_that_does_not_name_pseudonyms_erases_nothing(landed_and_loaded, pseudonyms):
+    world = landed_and_loaded
+    engine = make_engine(world.database_url)
+    try:
+        with pytest.raises(ErasureRequestError):
+            erase_person(engine, pseudonyms=pseudonyms, id_type="resident_id",
+                         requested_by="dpo@city", reason="request 2026-120")
+    finally:
+        engine.dispose()
+
     assert landed_count(world.database_url) == OTHERS + 2
     with psycopg.connect(world.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM staging.erasures").fetchone() == (0,)

