@@ -473,7 +473,8 @@ class IngestService:
         if missing:
             from infra.kafka.topics import ensure_topics
 
-            ensure_topics(self._settings.bootstrap_servers, missing)
+            ensure_topics(self._settings.bootstrap_servers, missing,
+                          **self._settings.kafka_security())
             self._rejects_topics_ready |= missing
 
     def _with_retry(self, action: Callable[[], T], *, what: str,
