@@ -7,12 +7,14 @@ from datetime import date
 import psycopg
 import pytest
 
-from quality.validate import BlockingExpectationFailed
+from consumers.landing import EVENT_COLUMNS
+from quality.validate import BlockingExpectationFailed, record_validation, validate_day
 from schemas.topics import events_topic
 from tests.support.events import encode, enrollment, registry_with
 from tests.support.kafka import publish
 from tests.support.nightly import ingest
 from warehouse import nightly
+from warehouse.db import make_engine
 from warehouse.settings import NightlySettings
 
 pytestmark = pytest.mark.integration
@@ -82,3 +84,41 @@ def test_an_unknown_expectation_in_the_severity_setting_stops_with_its_name(
 
     with pytest.raises(ValueError, match=r"SKILLSYNC_EXPECTATION_SEVERITY.*'levels'"):
         nightly.validate(date(2026, 1, 1), "run-3", settings)
+
+
+def test_each_failed_check_counts_and_quarantines_the_rows_that_break_it(
+        landed_day, database_url, tmp_path):
+    with psycopg.connect(database_url) as conn:
+        # Rows no current consumer would land, each breaking one rule. A second copy of an
+        # event needs the primary key out of the way: the check must not rely on it.
+        conn.execute("ALTER TABLE staging.events DROP CONSTRAINT events_pkey")
+        columns = ", ".join(EVENT_COLUMNS)
+        conn.execute(f"INSERT INTO staging.events ({columns}) SELECT {columns}"
+                     " FROM staging.events WHERE event_id LIKE '%-evt-0000001'")
+        for event, change in [
+                ("0000002", "family = 'enrollment.renamed'"),
+                ("0000003", "data = jsonb_set(data, '{course,occupation_code}', '\"4-1-6-2\"')"),
+                ("0000004", "person = NULL"),
+                ("0000005", "data = data || '{\"result\": \"absent\"}'"),
+                ("0000006", "occurred_at = appended_at + interval '11 minutes'")]:
+            conn.execute(f"UPDATE staging.events SET {change} WHERE event_id LIKE %s",
+                         (f"%-evt-{event}",))
+    engine = make_engine(database_url)
+
+    validation = validate_day(database_url, landed_day, gx_root=tmp_path / "gx")
+    quarantined = record_validation(engine, validation, "run-4")
+
+    expected = {"event_unique": 2, "family_known": 1, "occupation_code_format": 1,
+                "learner_pseudonymised": 1, "result_known": 1, "level_in_range": 1,
+                "occurred_before_appended": 1}
+    assert {r.name: r.unexpected_count for r in validation.results if not r.success} == expected
+    assert {r.element_count for r in validation.results} == {41}
+    # Quarantine holds event keys: the two copies of one event are one entry.
+    per_key = expected | {"event_unique": 1}
+    assert quarantined == sum(per_key.values())
+    assert dict(_rows(database_url, "SELECT check_name, count(*) FROM warehouse.quarantine"
+                      " GROUP BY check_name")) == per_key
+    assert dict(_rows(database_url, "SELECT check_name, min(severity) FROM warehouse.quarantine"
+                      " GROUP BY check_name")) == {
+        name: "warning" if name == "occurred_before_appended" else "blocking" for name in expected}
+    engine.dispose()
