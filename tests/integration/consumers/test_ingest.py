@@ -114,7 +114,9 @@ def test_a_partner_topic_created_while_running_is_consumed(
         ensure_topics(kafka_bootstrap, [events_topic(later_id)])
         publish(kafka_bootstrap, events_topic(later_id),
                 [encode(enrollment(later_id, n)) for n in range(5)])
-        deadline = time.monotonic() + 45
+        # Generous: on a broker holding thousands of topics (a long-lived test broker), each
+        # metadata refresh a pattern subscription makes is slow, and so is the rebalance.
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(landed(database_url)) < 6:
             time.sleep(0.5)
     finally:
