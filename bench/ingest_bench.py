@@ -27,11 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consumers.landing import EVENT_COLUMNS
 from infra.kafka.topics import ensure_topics
+from infra.local import LocalServices
 from schemas.topics import events_topic
 from tests.support.events import encode, enrollment
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:19192"  # the test services
-DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:15532/postgres"
+# The local services `make up` (and `make bench`) start, unless the environment names others.
+SERVICES = LocalServices()
 TARGETS = {"vs bare consume": 0.6, "vs bare COPY": 0.4, "replay vs first": 1.0}
 RSS_LIMIT_MB = 300
 
@@ -183,8 +184,9 @@ def main() -> int:
     parser.add_argument("--linger-ms", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
-    server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace("+psycopg", "")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", SERVICES.kafka_bootstrap)
+    server_url = os.environ.get("SKILLSYNC_DATABASE_URL", SERVICES.database_url("postgres"))
+    server_url = server_url.replace("+psycopg", "")
 
     partner = f"bench{uuid.uuid4().hex[:8]}"
     topic = events_topic(partner)

@@ -54,10 +54,10 @@ from warehouse.days import business_day_of
 from warehouse.migrate import upgrade
 from warehouse.settings import NightlySettings
 
-# The test services (tests/conftest.py): PostgreSQL, and the broker the DAG's wait asks.
-SERVICES = LocalServices(state_dir=REPO_ROOT / ".local" / "test", kafka_port=19192,
-                         kafka_controller_port=19193, pg_port=15532, airflow_port=18180)
-DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:15532/postgres"
+# The local services `make up` (and `make bench`) start: PostgreSQL with Airflow's metadata,
+# and the broker the DAG's wait asks.
+SERVICES = LocalServices()
+DEFAULT_DATABASE = SERVICES.database_url("postgres")
 DAG_FILE = REPO_ROOT / "dags" / "nightly_sync.py"
 # Rows of the table that are not the night's own task durations.
 NOT_IN_NIGHT = ("wait (excluded)", "validate function", "same checks, SQL")
@@ -277,7 +277,7 @@ def hand_written_checks(database_url: str, day: date) -> dict[str, int]:
 
 
 def load_dag() -> Any:
-    """The nightly_sync DAG from its file, with Airflow pointed at the test services."""
+    """The nightly_sync DAG from its file, with Airflow pointed at the local services."""
     os.environ.update({k: v for k, v in local_airflow.environment(SERVICES, base={}).items()
                        if k.startswith("AIRFLOW")})
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # the tables, not task logs
