@@ -72,8 +72,7 @@ class LocalCluster:
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={node.home / 'kafka' / 'data'}",
-            "log.message.timestamp.type=LogAppendTime",
-            "auto.create.topics.enable=false",
+            *service.COMMON_PROPERTIES,
             f"default.replication.factor={self.replication}",
             f"min.insync.replicas={self.min_insync}",
             # An out-of-sync replica never becomes leader: that would drop acknowledged records.
@@ -84,8 +83,6 @@ class LocalCluster:
             f"transaction.state.log.min.isr={self.min_insync}",
             f"share.coordinator.state.topic.replication.factor={self.replication}",
             f"share.coordinator.state.topic.min.isr={self.min_insync}",
-            "group.initial.rebalance.delay.ms=0",
-            "message.max.bytes=2097152",
             "",
         ])
 

@@ -68,6 +68,19 @@ def _plaintext_listeners(cfg: LocalServices) -> list[str]:
     ]
 
 
+# Settings every local node shares, single broker or cluster.
+COMMON_PROPERTIES = (
+    # Windows are chosen by broker append time, so the broker stamps every record.
+    "log.message.timestamp.type=LogAppendTime",
+    "auto.create.topics.enable=false",
+    "group.initial.rebalance.delay.ms=0",
+    "message.max.bytes=2097152",
+    # The log cleaner allocates its whole offset map (128 MB by default) when it starts; only
+    # the compacted internal topics use it, and on a small local heap it can fail the start-up.
+    "log.cleaner.dedupe.buffer.size=16777216",
+)
+
+
 def _server_properties(cfg: LocalServices) -> str:
     data = cfg.kafka_dir / "data"
     listeners = (security.listener_properties(cfg) if cfg.kafka_security
@@ -79,9 +92,7 @@ def _server_properties(cfg: LocalServices) -> str:
         *listeners,
         f"log.dirs={data}",
         f"num.partitions={cfg.kafka_partitions}",
-        # Windows are chosen by broker append time, so the broker stamps every record.
-        "log.message.timestamp.type=LogAppendTime",
-        "auto.create.topics.enable=false",
+        *COMMON_PROPERTIES,
         "offsets.topic.replication.factor=1",
         "offsets.topic.num.partitions=10",
         "transaction.state.log.replication.factor=1",
@@ -89,8 +100,6 @@ def _server_properties(cfg: LocalServices) -> str:
         "transaction.state.log.num.partitions=5",
         "share.coordinator.state.topic.replication.factor=1",
         "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "message.max.bytes=2097152",
         "",
     ])
 
