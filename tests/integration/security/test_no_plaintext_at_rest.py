@@ -116,7 +116,7 @@ def airflow_workers(airflow_db: Path, tmp_path: Path,
                        f"http://127.0.0.1:{port}/execution/")
     # The API signs and checks the task processes' tokens with it; a fresh Airflow home whose
     # configuration file this process did not write has none.
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(64))
     server = uvicorn.Server(uvicorn.Config(create_app(apps="execution"), host="127.0.0.1",
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
