@@ -99,6 +99,11 @@ def migrated_template(services: Services) -> Iterator[str]:
     from warehouse.migrate import upgrade
 
     with psycopg.connect(services.admin_url, autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT datname FROM pg_database"
+                                    " WHERE datname LIKE 'skillsync\\_template\\_%'").fetchall():
+            # A template whose session was killed before it could drop it.
+            if not Path(f"/proc/{name.rpartition('_')[2]}").exists():
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
     upgrade(_db_url(services.admin_url, TEMPLATE_DB))
