@@ -29,7 +29,7 @@ from consumers.landing import EVENT_COLUMNS
 from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
 from schemas.topics import events_topic
-from tests.support.events import encode, enrollment
+from tests.support.events import encode, enrollment, registry_with
 
 # The local services `make up` (and `make bench`) start, unless the environment names others.
 SERVICES = LocalServices()
@@ -93,14 +93,9 @@ def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, g
 
     from consumers.service import IngestService
     from consumers.settings import ConsumerSettings
-    from schemas.partners import Partner, PartnerRegistry, load_registry
     from schemas.pseudonym import Pseudonymiser
 
-    shipped = load_registry()
-    roles = {p.role: p.allowed_types for p in shipped}
-    registry = PartnerRegistry({**{p.partner_id: p for p in shipped}, partner: Partner(
-        partner, "benchmark partner", "training_platform", "330106",
-        roles["training_platform"])})
+    registry = registry_with({partner: "training_platform"})
     # Each run its own key: a replay lands nothing whatever the pseudonyms would have been.
     pseudonymiser = Pseudonymiser({"b1": secrets.token_bytes(32)}, active_key_id="b1")
     settings = ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),

@@ -39,7 +39,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers.landing import EVENT_COLUMNS, REJECT_COLUMNS
+from consumers.landing import EVENT_COLUMNS, REJECT_COLUMNS, RejectRow, event_row
 from infra import airflow as local_airflow
 from infra.local import REPO_ROOT, LocalServices
 from partners.faults import Faults
@@ -131,20 +131,21 @@ def _staging_rows(day: date, events: int, seed: int) -> Iterator[tuple[str, tupl
             event = check_event(message.value, topic_partner=partner, registry=registry,
                                 pseudonymiser=pseudonymiser, now=sent)
         except Rejection as rejection:
-            yield "reject", (message.topic, 0, offset, partner, sent, appended_day, None,
-                             rejection.code, rejection.path, rejection.message,
-                             rejection.stage, len(message.value),
-                             hashlib.sha256(message.value).hexdigest())
+            yield "reject", RejectRow(
+                topic=message.topic, kafka_partition=0, kafka_offset=offset, partner_id=partner,
+                appended_at=sent, append_day=appended_day, event_id=None,
+                reason_code=rejection.code, field_path=rejection.path,
+                message=rejection.message, stage=rejection.stage, size_bytes=len(message.value),
+                payload_sha256=hashlib.sha256(message.value).hexdigest()).values()
             continue
         if (event.partner_id, event.event_id) in seen:
             yield "redelivery", (event.partner_id, appended_day, event.event_id, message.topic,
                                  0, offset)
             continue
         seen.add((event.partner_id, event.event_id))
-        yield "event", (event.partner_id, event.event_id, event.family, event.type,
-                        event.version, event.subject, event.occurred_at, sent, appended_day,
-                        event.person, event.key_id, orjson.dumps(event.data).decode(),
-                        list(event.warnings), message.topic, 0, offset, event.sent_at)
+        row = event_row(event, message.topic, 0, offset, sent, appended_day)
+        # COPY adapts lists, not tuples, as arrays.
+        yield "event", row._replace(warnings=list(row.warnings))
 
 
 def land_day(database_url: str, day: date, events: int, seed: int) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -165,11 +165,6 @@ class Lander:
             self._conn = conn
         return self._conn
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
     def discard_connection(self) -> None:
         """Forget a connection after a failure; the next call opens a fresh one."""
         if self._conn is not None:
@@ -178,19 +173,19 @@ class Lander:
             finally:
                 self._conn = None
 
+    close = discard_connection
+
     def positions(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as landed; partitions never landed are absent."""
         wanted = list(partitions)
         if not wanted:
             return {}
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
-                "WHERE group_id = %s AND (topic, partition) IN "
-                "(SELECT * FROM unnest(%s::text[], %s::int[]))",
-                (self._group_id, [t for t, _ in wanted], [p for _, p in wanted]),
-            ).fetchall()
+        rows = self._fetch_all(
+            "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
+            "WHERE group_id = %s AND (topic, partition) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::int[]))",
+            (self._group_id, [t for t, _ in wanted], [p for _, p in wanted]),
+        )
         return {(topic, partition): offset for topic, partition, offset in rows}
 
     def already_landed(self, candidates: Sequence[Landing]) -> set[Landing]:
@@ -200,15 +195,19 @@ class Lander:
         """
         if not candidates:
             return set()
+        rows = self._fetch_all(
+            "SELECT e.partner_id, e.event_id, e.topic, e.kafka_partition, e.kafka_offset "
+            "FROM unnest(%s::text[], %s::text[]) AS c(partner_id, event_id) "
+            "JOIN staging.events e USING (partner_id, event_id)",
+            ([c[0] for c in candidates], [c[1] for c in candidates]),
+        )
+        return set(rows) & set(candidates)
+
+    def _fetch_all(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """A read in a transaction of its own: the connection is never left idle in one."""
         conn = self._connection()
         with conn.transaction():
-            rows = conn.execute(
-                "SELECT e.partner_id, e.event_id, e.topic, e.kafka_partition, e.kafka_offset "
-                "FROM unnest(%s::text[], %s::text[]) AS c(partner_id, event_id) "
-                "JOIN staging.events e USING (partner_id, event_id)",
-                ([c[0] for c in candidates], [c[1] for c in candidates]),
-            ).fetchall()
-        return set(rows) & set(candidates)
+            return conn.execute(query, params).fetchall()
 
     def land(self, batch: Batch) -> LandResult:
         """Commit the batch's rows and its positions atomically; a replayed batch changes nothing.

@@ -61,9 +61,8 @@ def erase_person() -> None:
     @task
     def erase() -> dict[str, object]:
         """Remove the person's rows and record the erasure by pseudonym."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from warehouse.erasure import erase_configured, parse_pseudonyms
+        from warehouse.tasks import fail_without_retry
 
         context = get_current_context()
         params = context["params"]
@@ -71,13 +70,10 @@ def erase_person() -> None:
         user = getattr(context.get("dag_run"), "triggering_user_name", None)
         if user and user != who:
             who = f"{who} (triggered by {user})"
-        try:
+        with fail_without_retry(ValueError):  # a malformed request or bad configuration
             result = erase_configured(pseudonyms=parse_pseudonyms(params["pseudonyms"]),
                                       id_type=params["id_type"], requested_by=who,
                                       reason=params["reason"])
-        except ValueError as exc:
-            # A malformed request or bad configuration: retrying will not help.
-            raise AirflowFailException(str(exc)) from exc
         summary = {"erasure_id": result.erasure_id, "pseudonyms": result.pseudonyms,
                    "rows_removed": result.rows_removed}
         print(summary)

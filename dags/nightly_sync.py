@@ -76,17 +76,14 @@ def nightly_sync() -> None:
         """Great Expectations on the day's staging rows, pushed down to PostgreSQL. Results go
         to warehouse.validation_results and Data Docs, failing rows to warehouse.quarantine; a
         blocking failure stops the load naming the expectation and its counts."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from quality.validate import BlockingExpectationFailed
         from warehouse.days import parse_day
         from warehouse.nightly import validate as validate_day
+        from warehouse.tasks import fail_without_retry
 
-        try:
+        # The data will not change by retrying: fail now, with the expectation named.
+        with fail_without_retry(BlockingExpectationFailed):
             result = validate_day(parse_day(day), get_current_context()["run_id"])
-        except BlockingExpectationFailed as failed:
-            # The data will not change by retrying: fail now, with the expectation named.
-            raise AirflowFailException(str(failed)) from failed
         print(f"data docs: {result.docs_index}")
         return {"day": day, "checks": len(result.results),
                 "warnings": [r.name for r in result.results if not r.success]}

@@ -54,23 +54,19 @@ def replay_rejects() -> None:
     @task
     def replay() -> dict[str, object]:
         """Check the chosen refused events again, land the valid ones, record every outcome."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from warehouse.days import parse_day
         from warehouse.replay import ReplayRequest, replay_configured
+        from warehouse.tasks import fail_without_retry
 
         context = get_current_context()
         params = context["params"]
-        try:
+        with fail_without_retry(ValueError):  # bad params or configuration
             request = ReplayRequest(
                 partner_id=params["partner"], reason_code=params.get("reason_code") or None,
                 first_day=parse_day(params["first_day"]) if params.get("first_day") else None,
                 last_day=parse_day(params["last_day"]) if params.get("last_day") else None,
                 dry_run=bool(params["dry_run"]))
             outcome = replay_configured(request, context["run_id"])
-        except ValueError as exc:
-            # Bad params or configuration: retrying will not help.
-            raise AirflowFailException(str(exc)) from exc
         summary = {"dry_run": request.dry_run, **outcome.as_dict()}
         print(summary)
         return summary

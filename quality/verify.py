@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,8 @@ import orjson
 import psycopg
 
 from schemas.topics import events_topic, partner_of_topic
+from warehouse.days import SHANGHAI
 
-# Business days are Asia/Shanghai calendar days of the broker's append time.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The families that become one fact row per event; the others fold into these rows.
 FACT_OF_FAMILY = {
     "enrollment.created": "fact_enrollment",

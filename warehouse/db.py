@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
@@ -12,6 +15,16 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def scoped_engine(url: str, **kwargs: object) -> Iterator[Engine]:
+    """An engine for one task's work; its pool is closed when the work ends, however it ends."""
+    engine = make_engine(url, **kwargs)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def libpq_url(url: str) -> str:

@@ -152,15 +152,12 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
 def erase_configured(*, pseudonyms: Mapping[str, str], id_type: str, requested_by: str,
                      reason: str) -> ErasureResult:
     """Erase in the database the nightly side is configured with (SKILLSYNC_DATABASE_URL)."""
-    from warehouse.db import make_engine
+    from warehouse.db import scoped_engine
     from warehouse.settings import NightlySettings
 
-    engine = make_engine(NightlySettings().database_url.get_secret_value())
-    try:
+    with scoped_engine(NightlySettings().database_url.get_secret_value()) as engine:
         return erase_person(engine, pseudonyms=pseudonyms, id_type=id_type,
                             requested_by=requested_by, reason=reason)
-    finally:
-        engine.dispose()
 
 
 def read_id_number(stdin: Any = None) -> str:

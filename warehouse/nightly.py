@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from warehouse.days import SHANGHAI, day_window, parse_day
-from warehouse.db import libpq_url, make_engine
+from warehouse.db import libpq_url, scoped_engine
 from warehouse.freshness import IngestProgress, ingest_progress
 from warehouse.load import LoadResult, ReconcileRules, day_summary, load_day
 from warehouse.settings import NightlySettings
@@ -45,13 +45,10 @@ def validate(day: date, run_id: str, settings: NightlySettings | None = None) ->
     from quality.validate import BlockingExpectationFailed, record_validation, validate_day
 
     s = settings or NightlySettings()
-    engine = make_engine(s.database_url.get_secret_value())
-    try:
+    with scoped_engine(s.database_url.get_secret_value()) as engine:
         url = engine.url.render_as_string(hide_password=False)
         result = validate_day(url, day, severities=s.expectation_severity)
         record_validation(engine, result, run_id)
-    finally:
-        engine.dispose()
     if not result.passed:
         raise BlockingExpectationFailed(f"{day}: {result.failure_message()}")
     return result
@@ -61,17 +58,11 @@ def load(day: date, run_id: str, settings: NightlySettings | None = None) -> Loa
     s = settings or NightlySettings()
     rules = ReconcileRules(lookback_days=s.lookback_days,
                            duplicate_window_days=s.duplicate_window_days)
-    engine = make_engine(s.database_url.get_secret_value())
-    try:
+    with scoped_engine(s.database_url.get_secret_value()) as engine:
         return load_day(engine, day, run_id, rules)
-    finally:
-        engine.dispose()
 
 
 def summarise(day: date, settings: NightlySettings | None = None) -> dict[str, object]:
     s = settings or NightlySettings()
-    engine = make_engine(s.database_url.get_secret_value())
-    try:
+    with scoped_engine(s.database_url.get_secret_value()) as engine:
         return day_summary(engine, day)
-    finally:
-        engine.dispose()

@@ -57,12 +57,6 @@ class ReplayOutcome:
                 "days_to_reload": [d.isoformat() for d in self.days_to_reload]}
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    origin: Origin
-    appended_at: datetime
-
-
 def replay_rejects(request: ReplayRequest, *, database_url: str, bootstrap_servers: str,
                    registry: PartnerRegistry, pseudonymiser: Pseudonymiser, run_id: str,
                    kafka_options: Mapping[str, object] | None = None) -> ReplayOutcome:
@@ -81,7 +75,7 @@ def replay_rejects(request: ReplayRequest, *, database_url: str, bootstrap_serve
     accepted: list[EventRow] = []
     refused: list[tuple[Origin, Rejection]] = []
     for origin, raw in originals.items():
-        appended = candidates[origin].appended_at
+        appended = candidates[origin]
         try:
             event = check_event(raw, topic_partner=request.partner_id, registry=registry,
                                 pseudonymiser=pseudonymiser, now=appended)
@@ -106,8 +100,9 @@ def _origin(row: EventRow) -> Origin:
     return row.topic, row.kafka_partition, row.kafka_offset
 
 
-def _candidates(database_url: str, request: ReplayRequest) -> dict[Origin, _Candidate]:
-    """Refused rows of the request not yet brought in by an earlier replay."""
+def _candidates(database_url: str, request: ReplayRequest) -> dict[Origin, datetime]:
+    """When the broker appended each refused row of the request not yet brought in by an
+    earlier replay."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT topic, kafka_partition, kafka_offset, appended_at FROM staging.rejected"
@@ -118,7 +113,7 @@ def _candidates(database_url: str, request: ReplayRequest) -> dict[Origin, _Cand
             " AND (replay_outcome IS NULL OR replay_outcome = 'refused')",
             {"partner": request.partner_id, "reason": request.reason_code,
              "first": request.first_day, "last": request.last_day}).fetchall()
-    return {(t, p, o): _Candidate((t, p, o), at) for t, p, o, at in rows}
+    return {(t, p, o): at for t, p, o, at in rows}
 
 
 def _original_bytes(bootstrap_servers: str, partner_id: str, wanted: set[Origin],

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from warehouse.db import make_engine
+from warehouse.db import scoped_engine
 from warehouse.settings import NightlySettings
 
 # The page lists the most severe discrepancies first; the counts always cover all of them.
@@ -34,11 +34,8 @@ class ReportFiles:
 def write_day_report(day: date, settings: NightlySettings | None = None) -> ReportFiles:
     """The DAG's report step: read the day's figures and write both files."""
     s = settings or NightlySettings()
-    engine = make_engine(s.database_url.get_secret_value())
-    try:
+    with scoped_engine(s.database_url.get_secret_value()) as engine:
         figures = day_figures(engine, day, trend_days=s.report_trend_days)
-    finally:
-        engine.dispose()
     return write_report(figures, s.report_dir)
 
 
@@ -196,8 +193,8 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar],
               colours: Mapping[str, str] | None = None, unit: str = "") -> str:
     """Horizontal bars, each stacked by series; one <rect class="mark"> per non-zero value."""
     # Series keep the order of `colours` (a legend reads level 1 before level 2), then appear.
-    series = list(dict.fromkeys([*(colours or {}), *(n for _, parts in bars for n, _ in parts)]))
-    series = [n for n in series if any(n == name for _, parts in bars for name, _ in parts)]
+    present = dict.fromkeys(name for _, parts in bars for name, _ in parts)
+    series = [n for n in dict.fromkeys([*(colours or {}), *present]) if n in present]
     colour = {name: (colours or {}).get(name, PALETTE[i % len(PALETTE)])
               for i, name in enumerate(series)}
     left, plot, row, top = 210, 420, 24, 28

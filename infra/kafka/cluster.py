@@ -13,11 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError
 
 from infra.kafka import service
-from infra.kafka.topics import TOPIC_CONFIG, connect_admin
+from infra.kafka.topics import connect_admin, ensure_topics
 from infra.local import LocalServices
 from infra.process import ServiceError, port_open, read_pid, spawn, terminate, wait_until
 
@@ -137,7 +136,8 @@ class LocalCluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             wait_until(lambda: not port_open(node.port), timeout=30,
-                       what=f"node {node_id} to die", log_file=node.pid_file)
+                       what=f"node {node_id} to die",
+                       log_file=self._settings(node).kafka_dir / "kafka.log")
 
     def restart(self, node_id: int) -> None:
         node = self.node(node_id)
@@ -150,16 +150,8 @@ class LocalCluster:
 
     def create_topics(self, names: Iterable[str], *, partitions: int = 3) -> None:
         """Topics replicated on every node, writable while `min_insync` replicas keep up."""
-        admin = connect_admin(self.bootstrap)
-        try:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([
-                    NewTopic(name, num_partitions=partitions, replication_factor=self.replication,
-                             topic_configs={**TOPIC_CONFIG,
-                                            "min.insync.replicas": str(self.min_insync)})
-                    for name in names])
-        finally:
-            admin.close()
+        ensure_topics(self.bootstrap, names, partitions=partitions, replication=self.replication,
+                      min_insync=self.min_insync)
 
     def replicas(self, topics: Iterable[str]) -> dict[tuple[str, int], tuple[int, list[int]]]:
         """Each partition's leader and in-sync replicas (leader -1 while none is elected)."""

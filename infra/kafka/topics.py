@@ -38,8 +38,12 @@ def connect_admin(bootstrap: str, *, timeout: float = 60.0,
 
 
 def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
+                  replication: int = 1, min_insync: int | None = None,
                   **client_options: Any) -> list[str]:
     """Create whichever of the topics are missing; return the ones created."""
+    config = dict(TOPIC_CONFIG)
+    if min_insync is not None:
+        config["min.insync.replicas"] = str(min_insync)
     admin = connect_admin(bootstrap, **client_options)
     try:
         existing = set(admin.list_topics())
@@ -48,8 +52,8 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
             # A concurrent starter may win the race; the topics are there either way.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([
-                    NewTopic(name, num_partitions=partitions, replication_factor=1,
-                             topic_configs=TOPIC_CONFIG)
+                    NewTopic(name, num_partitions=partitions, replication_factor=replication,
+                             topic_configs=config)
                     for name in missing
                 ])
         return missing

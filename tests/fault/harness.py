@@ -203,7 +203,16 @@ def hooked_consumer(env: Mapping[str, str], log_path: Path, *args: str,
     return ConsumerProcess(proc, log_path)
 
 
-def kill_hard(pid: int) -> None:
+def finish_publishing(publisher: threading.Thread, *, timeout: float) -> None:
+    """Wait for `publish_in_background` to end; fail the test if it failed or never ended."""
+    publisher.join(timeout=timeout)
+    assert not publisher.is_alive(), f"partners still publishing after {timeout:.0f}s"
+    assert not publisher.errors  # type: ignore[attr-defined]
+
+
+def kill_hard(pid: int | None) -> None:
     """SIGKILL a service's whole process group, as a crashed machine would."""
+    # Without a pid, killpg(0) would take down the test run's own process group.
+    assert pid, "the service to kill is not running"
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT, LocalServices
 from infra.process import read_pid
 from schemas.topics import events_topic, rejects_topic
-from tests.fault.harness import Traffic, kill_hard
+from tests.fault.harness import Traffic, finish_publishing, kill_hard
 from tests.support.consumers import free_port, own_postgres, process_env, running
 
 pytestmark = pytest.mark.integration
@@ -65,11 +65,10 @@ def test_a_broker_sigkilled_and_restarted_under_load_loses_nothing(
         with running(env, tmp_path / "consumer.log") as consumer:
             for _ in range(scale.rounds):
                 time.sleep(rng.uniform(2.0, 5.0))
-                kill_hard(read_pid(local_kafka.pid_file(own_kafka)) or 0)
+                kill_hard(read_pid(local_kafka.pid_file(own_kafka)))
                 time.sleep(rng.uniform(1.0, 4.0))
                 local_kafka.start(own_kafka)
-            publisher.join(timeout=600)
-            assert not publisher.errors  # type: ignore[attr-defined]
+            finish_publishing(publisher, timeout=600)
             recovery = traffic.wait_caught_up(database_url)
             alive = consumer.proc.poll() is None
         assert alive, "the consumer must ride out the broker's death, not exit"
@@ -102,8 +101,7 @@ def test_partition_leaders_killed_repeatedly_in_a_three_broker_cluster_lose_noth
                 # Killing the next leader before this one is back would leave one replica:
                 # fewer than min.insync, so writes would stop rather than risk a loss.
                 cluster.wait_in_sync(topics)
-            publisher.join(timeout=600)
-            assert not publisher.errors  # type: ignore[attr-defined]
+            finish_publishing(publisher, timeout=600)
             recovery = traffic.wait_caught_up(database_url)
             alive = consumer.proc.poll() is None
         assert alive, "the consumer must ride out leader elections, not exit"

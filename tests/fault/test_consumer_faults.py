@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault.harness import Traffic, hooked_consumer
+from tests.fault.harness import Traffic, finish_publishing, hooked_consumer
 from tests.support.consumers import ConsumerProcess, landed_count, process_env, running, wait_for
 
 pytestmark = pytest.mark.integration
@@ -81,8 +81,7 @@ def test_a_rebalance_storm_of_clean_and_hard_exits_lands_every_event_once(
                     leaving.kill()
                     changes["killed"] += 1
             time.sleep(rng.uniform(2.0, 4.0))
-        publisher.join(timeout=300)
-        assert not publisher.errors  # type: ignore[attr-defined]
+        finish_publishing(publisher, timeout=300)
         if not any(m.proc.poll() is None for m in members):
             members.append(hooked_consumer(env, tmp_path / "last.log"))
         recovery = traffic.wait_caught_up(database_url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 import threading
 import time
 import uuid
@@ -13,10 +12,8 @@ import pytest
 
 from infra.kafka import service as local_kafka
 from infra.kafka.topics import ensure_topics
-from infra.local import REPO_ROOT, LocalServices
 from schemas.topics import events_topic, rejects_topic
 from tests.support.consumers import (
-    free_port,
     landed,
     landed_count,
     process_env,
@@ -28,19 +25,6 @@ from tests.support.events import encode, enrollment, poison
 from tests.support.kafka import publish, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
-
-
-@pytest.fixture
-def own_kafka():
-    """A broker of the test's own, which it may stop and start."""
-    state = REPO_ROOT / ".local" / "test" / "own" / uuid.uuid4().hex[:10]
-    cfg = LocalServices(state_dir=state, kafka_port=free_port(), kafka_controller_port=free_port())
-    local_kafka.start(cfg)
-    try:
-        yield cfg
-    finally:
-        local_kafka.stop(cfg)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_a_broker_outage_under_load_loses_nothing_and_rejects_only_the_poison(

@@ -19,6 +19,8 @@ from partners.simulate import OutgoingMessage, Simulation
 from schemas.partners import Partner, PartnerRegistry, load_registry
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic
+from warehouse.db import scoped_engine
+from warehouse.load import ReconcileRules, load_day
 
 # Tables whose rows a night decides; run bookkeeping (load_runs, validation_results) is not one.
 NIGHT_TABLES = (
@@ -119,3 +121,11 @@ def appended_days(database_url: str) -> list[date]:
     with psycopg.connect(database_url) as conn:
         return [d for (d,) in conn.execute(
             "SELECT DISTINCT append_day FROM staging.events ORDER BY 1")]
+
+
+def load_days(database_url: str, days: Iterable[date], run: str,
+              rules: ReconcileRules | None = None) -> None:
+    """Load each day in turn as the nightly load would, with run ids `<run>-<day>`."""
+    with scoped_engine(database_url) as engine:
+        for day in days:
+            load_day(engine, day, f"{run}-{day}", rules)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
 
 import psycopg
 import pytest
@@ -14,9 +13,9 @@ from schemas.topics import events_topic
 from tests.support.consumers import landed_count, service
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
+from tests.support.nightly import appended_days, load_days
 from warehouse.db import make_engine
 from warehouse.erasure import ErasureRequestError, ErasureResult, erase_person, pseudonyms_of
-from warehouse.load import load_day
 
 pytestmark = pytest.mark.integration
 
@@ -55,15 +54,7 @@ def _every_row_as_text(database_url: str) -> str:
 
 
 def _load(database_url: str, run: str) -> None:
-    engine = make_engine(database_url)
-    try:
-        with psycopg.connect(database_url) as conn:
-            days: list[date] = [d for (d,) in conn.execute(
-                "SELECT DISTINCT append_day FROM staging.events ORDER BY 1")]
-        for day in days:
-            load_day(engine, day, f"{run}-{day}")
-    finally:
-        engine.dispose()
+    load_days(database_url, appended_days(database_url), run)
 
 
 @pytest.fixture

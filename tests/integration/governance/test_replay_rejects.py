@@ -13,8 +13,7 @@ from schemas.topics import events_topic
 from tests.support.consumers import landed, service
 from tests.support.events import encode, enrollment, poison, registry_with
 from tests.support.kafka import publish
-from warehouse.db import make_engine
-from warehouse.load import load_day
+from tests.support.nightly import appended_days, load_days
 from warehouse.replay import ReplayRequest, replay_rejects
 
 pytestmark = pytest.mark.integration
@@ -95,10 +94,7 @@ def test_refused_events_land_after_the_fix_and_the_rest_keep_their_new_reason(
         [("authorise.unknown_partner", "authorise.unknown_partner", "landed", "replay-1")] * VALID
         + [(code, "authorise.unknown_partner", "refused", "replay-1")
            for code in refused.still_invalid])
-    with psycopg.connect(refused.database_url) as conn:
-        days = [d for (d,) in conn.execute(
-            "SELECT DISTINCT append_day FROM staging.events ORDER BY 1")]
-    assert outcome.days_to_reload == days
+    assert outcome.days_to_reload == appended_days(refused.database_url)
 
 
 def test_replaying_again_lands_nothing_twice(refused_for_an_unregistered_partner, pseudonymiser):
@@ -138,12 +134,7 @@ def test_replayed_events_reach_the_warehouse_and_count_once_on_the_scorecard(
     refused = refused_for_an_unregistered_partner
     outcome = _replay(refused, pseudonymiser, dry_run=False)
 
-    engine = make_engine(refused.database_url)
-    try:
-        for day in outcome.days_to_reload:
-            load_day(engine, day, f"reload-{day}")
-    finally:
-        engine.dispose()
+    load_days(refused.database_url, outcome.days_to_reload, "reload")
 
     with psycopg.connect(refused.database_url) as conn:
         facts = conn.execute("SELECT count(*) FROM warehouse.fact_enrollment").fetchone()

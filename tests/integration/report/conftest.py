@@ -15,8 +15,7 @@ import pytest
 
 # The week the warehouse tests reconcile: the report shows the same faulty partners.
 from tests.integration.warehouse.conftest import SimulatedWeek, simulated_week  # noqa: F401
-from warehouse.db import make_engine
-from warehouse.load import load_day
+from tests.support.nightly import load_days
 
 
 @dataclass(frozen=True)
@@ -32,12 +31,7 @@ class LoadedWeek:
 @pytest.fixture
 def loaded_week(simulated_week: Callable[..., SimulatedWeek]) -> LoadedWeek:  # noqa: F811
     week = simulated_week(events=900)
-    engine = make_engine(week.database_url)
-    try:
-        for day in week.days:
-            load_day(engine, day, f"report-{day}")
-    finally:
-        engine.dispose()
+    load_days(week.database_url, week.days, "report")
     return LoadedWeek(week.database_url, week.days)
 
 

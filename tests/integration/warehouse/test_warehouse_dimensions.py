@@ -9,18 +9,13 @@ import pytest
 
 from schemas import reference
 from schemas.partners import load_registry
-from warehouse.db import make_engine
-from warehouse.load import load_day
+from tests.support.nightly import load_days
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_load_describes_every_registered_partner_and_division(database_url):
-    engine = make_engine(database_url)
-    try:
-        load_day(engine, date(2026, 11, 2), "dims-1")
-    finally:
-        engine.dispose()
+    load_days(database_url, [date(2026, 11, 2)], "dims-1")
     with psycopg.connect(database_url) as conn:
         partners = {row[0]: row[1:] for row in conn.execute(
             "SELECT partner_id, name, role, district_code FROM warehouse.dim_partner")}
@@ -34,11 +29,7 @@ def test_a_partner_the_registry_has_dropped_keeps_its_row(database_url):
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO warehouse.dim_partner VALUES ('retired-partner', 'Old', "
                      "'training_platform', '330106')")
-    engine = make_engine(database_url)
-    try:
-        load_day(engine, date(2026, 11, 2), "dims-2")
-    finally:
-        engine.dispose()
+    load_days(database_url, [date(2026, 11, 2)], "dims-2")
     with psycopg.connect(database_url) as conn:
         kept = conn.execute("SELECT name FROM warehouse.dim_partner "
                             "WHERE partner_id = 'retired-partner'").fetchone()

@@ -10,21 +10,15 @@ import psycopg
 import pytest
 
 from partners.faults import Faults
-from tests.support.nightly import table_checksums
-from warehouse.db import make_engine
-from warehouse.load import ReconcileRules, load_day
+from tests.support.nightly import load_days, table_checksums
+from warehouse.load import ReconcileRules
 
 pytestmark = pytest.mark.integration
 
 
 def _load_week(database_url: str, days: list[date], rules: ReconcileRules | None = None,
                run: str = "first") -> None:
-    engine = make_engine(database_url)
-    try:
-        for day in days:
-            load_day(engine, day, f"{run}-{day}", rules or ReconcileRules())
-    finally:
-        engine.dispose()
+    load_days(database_url, days, run, rules)
 
 
 def _rows(database_url: str, sql: str) -> list[tuple]:
