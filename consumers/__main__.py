@@ -35,7 +35,7 @@ def _config_error(message: str) -> NoReturn:
 def _run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
-    from consumers.service import IngestService
+    from consumers.service import IngestService, tune_interpreter
     from schemas.partners import RegistryError, load_registry
     from schemas.pseudonym import KeyFileError, load_key_file
 
@@ -55,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
             _config_error(f"{variable_of('metrics_port')}: cannot listen on "
                           f"{settings.metrics_addr}:{settings.metrics_port} ({exc.strerror})")
     service = IngestService(settings, registry=registry, pseudonymiser=pseudonymiser)
+    tune_interpreter()
 
     def _forced(_signum: int, _frame: object) -> None:
         # Nothing uncommitted is lost by leaving now: the batch in hand is simply read again.

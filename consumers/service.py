@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -47,9 +49,23 @@ TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError
 # Room for a whole batch per partition in one fetch, so polls rarely wait on the wire.
 MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
+# The landing thread waits on PostgreSQL with the GIL released, then must win it back from the
+# thread checking events: at CPython's default 5 ms a batch's COPY spent more time waiting for
+# the GIL than working (bench/ingest_bench.py, docs/benchmarks.md).
+GIL_SWITCH_INTERVAL_S = 0.0002
+
 Polled = dict[TopicPartition, list[Any]]
 ToReject = list[tuple[Any, Rejection, str]]
 T = TypeVar("T")
+
+
+def tune_interpreter() -> None:
+    """Interpreter settings for a process whose whole life is the service: call once, at start."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    # What start-up loaded (modules, registry, reference data) lives as long as the process:
+    # the collector need not scan it again at every full collection.
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(slots=True)
