@@ -115,11 +115,14 @@ def _sent_at(raw: bytes) -> datetime | None:
         return None
 
 
-def _staging_rows(day: date, events: int, seed: int) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """("event" | "reject" | "redelivery", row) per simulated message, as the consumer decides."""
+def _staging_rows(day: date, events: int, seed: int,
+                  offsets: dict[str, int]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """("event" | "reject" | "redelivery", row) per simulated message, as the consumer decides.
+
+    offsets: the last offset used per topic, carried on (and updated) from the days before.
+    """
     registry = load_registry()
     pseudonymiser = Pseudonymiser({"bench": hashlib.sha256(b"nightly-bench").digest()}, "bench")
-    offsets: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
     sent = datetime.combine(day, datetime.min.time(), UTC)
     for message in simulate(day, events, seed, FAULTS).messages:
@@ -148,8 +151,13 @@ def _staging_rows(day: date, events: int, seed: int) -> Iterator[tuple[str, tupl
         yield "event", row._replace(warnings=list(row.warnings))
 
 
-def land_day(database_url: str, day: date, events: int, seed: int) -> dict[str, int]:
-    """Simulate, check and COPY one day into staging; counts of what landed where."""
+def land_day(database_url: str, day: date, events: int, seed: int,
+             offsets: dict[str, int]) -> dict[str, int]:
+    """Simulate, check and COPY one day into staging; counts of what landed where.
+
+    Each topic's offsets continue from the days landed before with the same `offsets`, as a
+    real topic's do: a day's rejects never take the keys of an earlier day's.
+    """
     columns = {"event": ("staging.events", EVENT_COLUMNS),
                "reject": ("staging.rejected", REJECT_COLUMNS),
                "redelivery": ("staging.redeliveries", (
@@ -168,7 +176,7 @@ def land_day(database_url: str, day: date, events: int, seed: int) -> dict[str, 
             counts[kind] += len(buffered[kind])
             buffered[kind].clear()
 
-        for kind, row in _staging_rows(day, events, seed):
+        for kind, row in _staging_rows(day, events, seed, offsets):
             buffered[kind].append(row)
             if len(buffered[kind]) >= 20_000:
                 flush(kind)
@@ -367,10 +375,12 @@ def main() -> int:
     started = time.perf_counter()
     try:
         upgrade(url)
-        counts, seconds, peak = measured(lambda: land_day(url, day, args.events, args.seed))
+        offsets: dict[str, int] = {}
+        counts, seconds, peak = measured(
+            lambda: land_day(url, day, args.events, args.seed, offsets))
         print(f"landed {day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)", flush=True)
         counts, seconds, peak = measured(
-            lambda: land_day(url, bigger_day, 2 * args.events, args.seed + 1))
+            lambda: land_day(url, bigger_day, 2 * args.events, args.seed + 1, offsets))
         print(f"landed {bigger_day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)",
               flush=True)
         # Every task process pays this once; it is reported apart, not inside a step.

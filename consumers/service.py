@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-import msgspec
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -344,7 +343,7 @@ class IngestService:
         for tp in probed:
             partner = partner_of_topic(tp.topic)
             for record in polled[tp]:
-                event_id = _claimed_id(record.value)
+                event_id = claimed_event_id(record.value)
                 if event_id is not None:
                     candidates.append((partner, event_id, tp.topic, tp.partition, record.offset))
         found = self._with_retry(lambda: self._lander.already_landed(candidates),
@@ -539,22 +538,6 @@ class _Void(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class _ClaimedId(msgspec.Struct):
-    id: str
-
-
-_claimed_id_decoder = msgspec.json.Decoder(_ClaimedId)
-
-
-def _claimed_id(raw: bytes | None) -> str | None:
-    """The id a message claims, unchecked (only ever used to find it already landed)."""
-    try:
-        return _claimed_id_decoder.decode(raw or b"").id
-    # ValidationError is a DecodeError; a nesting bomb overflows the decoder's recursion limit.
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
 
 
 def _append_time(timestamp_ms: int) -> tuple[datetime, date]:

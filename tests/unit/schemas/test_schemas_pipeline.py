@@ -424,6 +424,10 @@ def test_evaluation_v2_is_accepted_alongside_v1() -> None:
     (b"[1, 2]", None),
     (b"\xff\xfe", None),
     (b'{"a":' * 5000 + b"1" + b"}" * 5000, None),
+    # Bad bytes elsewhere in the message still let it be named.
+    (b'{"id":"evt-9","data":"\xff"}', "evt-9"),
+    (b'{"id":"' + b"a" * 300 + b'"}', "a" * 200),
+    (None, None),
 ])
-def test_the_claimed_id_of_any_bytes_is_read_without_raising(raw: bytes, expected) -> None:
+def test_the_claimed_id_of_any_bytes_is_read_without_raising(raw: bytes | None, expected) -> None:
     assert claimed_event_id(raw) == expected
