@@ -120,7 +120,7 @@ def sustained_ingest(database_url: str) -> float:
 
 
 def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, group: str,
-                  batch_size: int, linger_ms: int) -> IngestRun:
+                  batch_size: int, linger_ms: int, tuned: bool) -> IngestRun:
     """In the consumer's own process: the service lands the whole topic, as it would in service."""
     from pydantic import SecretStr
 
@@ -135,7 +135,8 @@ def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, g
                                 group_id=group, topic_pattern=f"^{topic.replace('.', '[.]')}$",
                                 batch_size=batch_size, linger_ms=linger_ms)
     service = IngestService(settings, registry=registry, pseudonymiser=pseudonymiser)
-    tune_interpreter()  # as `python -m consumers run` does
+    if tuned:
+        tune_interpreter()  # as `python -m consumers run` does
     started, cpu, machine = time.perf_counter(), time.process_time(), machine_busy_seconds()
     stats = service.run(until_caught_up=True)
     return IngestRun(time.perf_counter() - started, stats.landed, peak_rss_mb(),
@@ -143,12 +144,12 @@ def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, g
 
 
 def ingest(bootstrap: str, database_url: str, topic: str, partner: str, group: str,
-           batch_size: int, linger_ms: int) -> IngestRun:
+           batch_size: int, linger_ms: int, tuned: bool) -> IngestRun:
     """_timed_ingest in a fresh process (spawned: nothing inherited from this one)."""
     with ProcessPoolExecutor(max_workers=1,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_timed_ingest, bootstrap, database_url, topic, partner, group,
-                           batch_size, linger_ms).result()
+                           batch_size, linger_ms, tuned).result()
 
 
 def _batches(rows: list[tuple], size: int) -> Iterator[list[tuple]]:
@@ -188,10 +189,10 @@ def one_round(args: argparse.Namespace, bootstrap: str, server_url: str, topic: 
     try:
         consumed = bare_consume(bootstrap, topic, args.events, args.batch_size)
         first = ingest(bootstrap, database_url, topic, partner, f"{partner}-{round_}-first",
-                       args.batch_size, args.linger_ms)
+                       args.batch_size, args.linger_ms, not args.untuned)
         sustained = sustained_ingest(database_url)
         replay = ingest(bootstrap, database_url, topic, partner, f"{partner}-{round_}-replay",
-                        args.batch_size, args.linger_ms)
+                        args.batch_size, args.linger_ms, not args.untuned)
         copy_s, copied = bare_copy(database_url, args.batch_size)
     finally:
         drop_database(server_url, database)
@@ -215,6 +216,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--linger-ms", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--untuned", action="store_true",
+                        help="run the consumer with the interpreter's defaults (no "
+                             "consumers.service.tune_interpreter), to see what the tuning buys")
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", SERVICES.kafka_bootstrap)
     server_url = os.environ.get("SKILLSYNC_DATABASE_URL", SERVICES.database_url("postgres"))
