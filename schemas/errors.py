@@ -63,6 +63,7 @@ WARNING_CODES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+_NUL_ESCAPED = "\\u0000"
 _STAGE_OF_PREFIX = {"size": "decode", "decode": "decode", "authorise": "authorise"}
 
 
@@ -77,6 +78,10 @@ class Rejection(Exception):
     def __init__(self, code: str, path: str, message: str) -> None:
         if code not in REASON_CODES:
             raise ValueError(f"unregistered reason code {code!r}")
+        # A refusal may quote what the partner sent (a field's name), and PostgreSQL text cannot
+        # hold NUL: it is spelled as the JSON escape the partner wrote instead.
+        path = path.replace("\x00", _NUL_ESCAPED)
+        message = message.replace("\x00", _NUL_ESCAPED)
         super().__init__(f"{code} at {path}: {message}")
         self.code = code
         self.path = path

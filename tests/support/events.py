@@ -63,7 +63,9 @@ def poison(partner_id: str) -> dict[str, bytes]:
     number = bad_checksum["data"]["learner"]["id_number"]
     bad_checksum["data"]["learner"]["id_number"] = number[:17] + ("1" if number[17] != "1" else "2")
     extra = variant(4)
-    extra["data"]["surprise"] = 1
+    # A NUL in what a refusal names (the field, the claimed id): PostgreSQL text cannot hold it.
+    extra["data"]["sur\u0000prise"] = 1
+    nul_in_id = encode(variant(6)).replace(b'"id":"', b'"id":"\\u0000', 1)
     raw = encode(variant(5))
     return {
         "decode.non_finite_number": raw.replace(b'"hours":64', b'"hours":NaN'),
@@ -77,4 +79,5 @@ def poison(partner_id: str) -> dict[str, bytes]:
         "authorise.source_mismatch": encode(foreign),
         "id_number.checksum": encode(bad_checksum),
         "schema.extra_field": encode(extra),
+        "envelope.bad_format": nul_in_id,
     }

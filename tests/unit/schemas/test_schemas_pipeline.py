@@ -428,6 +428,18 @@ def test_evaluation_v2_is_accepted_alongside_v1() -> None:
     (b'{"id":"evt-9","data":"\xff"}', "evt-9"),
     (b'{"id":"' + b"a" * 300 + b'"}', "a" * 200),
     (None, None),
+    # PostgreSQL text cannot hold NUL: it is named as the partner wrote it.
+    (b'{"id":"a\\u0000b"}', "a\\u0000b"),
 ])
 def test_the_claimed_id_of_any_bytes_is_read_without_raising(raw: bytes | None, expected) -> None:
     assert claimed_event_id(raw) == expected
+
+
+def test_a_refusal_naming_a_field_with_nul_spells_the_nul_as_its_json_escape() -> None:
+    event = example_events()[TYPE_PREFIX + "enrollment.created.v1"]
+    event["data"]["sur\x00prise"] = 1
+
+    refused = rejection(event)
+
+    assert (refused.code, refused.path) == ("schema.extra_field", "$.data.sur\\u0000prise")
+    assert "\x00" not in refused.message and "\x00" not in str(refused)
