@@ -33,6 +33,7 @@ from consumers.landing import (
     event_row,
 )
 from consumers.settings import ConsumerSettings
+from infra.kafka.topics import REJECTS_MAX_MESSAGE_BYTES, ensure_topics
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
 from schemas.pipeline import check_event, claimed_event_id
@@ -193,7 +194,7 @@ class IngestService:
                 bootstrap_servers=s.bootstrap_servers.split(","),
                 client_id=f"skillsync-rejects-{s.group_id}",
                 acks="all", enable_idempotence=True, linger_ms=5,
-                max_request_size=2 * 1024 * 1024,
+                max_request_size=REJECTS_MAX_MESSAGE_BYTES,
                 **s.kafka_security(),
             )
         return self._producer
@@ -486,8 +487,6 @@ class IngestService:
     def _ensure_rejects_topics(self, partners: set[str]) -> None:
         missing = {rejects_topic(p) for p in partners} - self._rejects_topics_ready
         if missing:
-            from infra.kafka.topics import ensure_topics
-
             ensure_topics(self._settings.bootstrap_servers, missing,
                           **self._settings.kafka_security())
             self._rejects_topics_ready |= missing

@@ -11,13 +11,25 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.process import ServiceError
+from schemas.topics import REJECTS_TOPIC_PREFIX
 
+EVENTS_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+# A refused record goes to its partner's rejects topic whole, with a dozen headers added: the
+# largest record an events topic admits must still fit, or it would block its partition.
+REJECTS_MAX_MESSAGE_BYTES = 2 * EVENTS_MAX_MESSAGE_BYTES
 TOPIC_CONFIG = {
     # The nightly window is chosen by broker append time: producers' clocks never decide a day.
     "message.timestamp.type": "LogAppendTime",
     "retention.ms": str(30 * 24 * 3600 * 1000),
-    "max.message.bytes": "2097152",
+    "max.message.bytes": str(EVENTS_MAX_MESSAGE_BYTES),
 }
+
+
+def topic_config(name: str) -> dict[str, str]:
+    """The configuration a partner topic is created with (rejects topics admit more bytes)."""
+    if name.startswith(REJECTS_TOPIC_PREFIX):
+        return {**TOPIC_CONFIG, "max.message.bytes": str(REJECTS_MAX_MESSAGE_BYTES)}
+    return dict(TOPIC_CONFIG)
 
 
 def connect_admin(bootstrap: str, *, timeout: float = 60.0,
@@ -41,9 +53,7 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
                   replication: int = 1, min_insync: int | None = None,
                   **client_options: Any) -> list[str]:
     """Create whichever of the topics are missing; return the ones created."""
-    config = dict(TOPIC_CONFIG)
-    if min_insync is not None:
-        config["min.insync.replicas"] = str(min_insync)
+    extra = {} if min_insync is None else {"min.insync.replicas": str(min_insync)}
     admin = connect_admin(bootstrap, **client_options)
     try:
         existing = set(admin.list_topics())
@@ -53,7 +63,7 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([
                     NewTopic(name, num_partitions=partitions, replication_factor=replication,
-                             topic_configs=config)
+                             topic_configs=topic_config(name) | extra)
                     for name in missing
                 ])
         return missing

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import psycopg
 import pytest
 from kafka import KafkaProducer
 
 from consumers.service import SERVICE_VERSION
+from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
 from schemas.errors import stage_of
 from schemas.topics import events_topic, rejects_topic
-from tests.support.consumers import rejected, service
-from tests.support.events import poison
+from tests.support.consumers import landed, rejected, service
+from tests.support.events import encode, enrollment, poison
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -55,3 +57,30 @@ def test_a_refused_event_reaches_the_rejects_topic_with_its_bytes_headers_and_re
         digests: dict[str, str] = dict(conn.execute(
             "SELECT reason_code, payload_sha256 FROM staging.rejected").fetchall())
     assert digests == {code: hashlib.sha256(value).hexdigest() for code, value in refused.items()}
+
+
+def test_the_largest_record_an_events_topic_admits_is_refused_whole_and_does_not_block(
+        kafka_bootstrap, database_url, new_partners, pseudonymiser):
+    partners = new_partners("training_platform")
+    pid = partners["training_platform"]
+    # As large as the events topic takes (its limit bounds the whole batch, a few dozen bytes
+    # of framing included); the rejects topic must take it back with its headers added.
+    huge = b'{"pad":"' + b"x" * (EVENTS_MAX_MESSAGE_BYTES - 200) + b'"}'
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                             max_request_size=2 * EVENTS_MAX_MESSAGE_BYTES)
+    producer.send(events_topic(pid), huge, partition=0).get(timeout=30)
+    producer.send(events_topic(pid), encode(enrollment(pid, 1)), partition=0).get(timeout=30)
+    producer.close()
+    consumer = service(kafka_bootstrap, database_url, partners, pseudonymiser)
+    # Were the refusal retried for ever, the run would never catch up: stop it and fail below.
+    deadline = threading.Timer(90, consumer.request_stop)
+    deadline.start()
+    try:
+        consumer.run(until_caught_up=True)
+    finally:
+        deadline.cancel()
+
+    assert rejected(database_url) == [("size.too_large", "$")]
+    assert landed(database_url) == [(pid, f"{pid}-evt-0000001")]
+    [record] = read_topic(kafka_bootstrap, rejects_topic(pid), 1)
+    assert record.value == huge
