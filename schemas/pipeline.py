@@ -203,7 +203,12 @@ def _certificate_issued(data: Any, out: dict[str, Any], checks: _Checks) -> None
             "$.data.paired_certificate_number",
             "the paired certificate must be a different certificate",
         )
-    issue_year = data.issued_at.astimezone(CHINA_STANDARD_TIME).year
+    try:
+        issue_year = data.issued_at.astimezone(CHINA_STANDARD_TIME).year
+    except OverflowError:  # within a day of year 1: before China Standard Time's calendar
+        raise Rejection(
+            "schema.out_of_range", "$.data.issued_at", "give the date the certificate was issued"
+        ) from None
     try:
         validate_certificate_number(data.certificate_number, data.scheme, data.level, issue_year)
     except IdentifierError as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,12 +27,24 @@ NOW = datetime(2024, 7, 1, tzinfo=UTC)
 LATEST_ALLOWED = NOW + timedelta(minutes=10)  # check_event's default skew
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+# RFC 3339 timestamps over the whole range Python can hold, with any offset a timestamp may
+# carry: at the ends of the range, moving one into another zone leaves it, so they are drawn often.
+timestamps = st.builds(
+    lambda moment, minutes: moment.isoformat() + f"{'+' if minutes >= 0 else '-'}"
+    f"{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 1, 2))
+    | st.datetimes(min_value=datetime(9999, 12, 30), max_value=datetime(9999, 12, 31, 23, 59))
+    | st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59),
+)
+
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30),
+    | st.text(max_size=30)
+    | timestamps,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
     ),
@@ -152,3 +166,46 @@ def test_corrupted_events_get_the_verdict_of_the_step_by_step_check(
     cut = position % (len(raw) + 1)
     partner = str(EXAMPLES[type_name]["source"]).rsplit("/", 1)[-1]
     same_outcome(raw[:cut] + junk + raw[cut + len(junk) :], partner)
+
+
+def timestamp_paths(event: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Where an event carries a timestamp (a string with a date, a time and an offset)."""
+    found = []
+    for path in nodes(event)[1:]:
+        value: Any = event
+        for step in path:
+            value = value[step]
+        if isinstance(value, str) and "T" in value:
+            with contextlib.suppress(ValueError):
+                found += [path] if datetime.fromisoformat(value).tzinfo is not None else []
+    return found
+
+
+def with_timestamp(type_name: str, path: tuple[Any, ...], stamp: str) -> tuple[bytes, str]:
+    """The example event with one timestamp replaced; (its bytes, its partner)."""
+    event = example_events()[type_name]
+    *parents, field = path
+    parent = event
+    for step in parents:
+        parent = parent[step]
+    parent[field] = stamp
+    return orjson.dumps(event), str(event["source"]).rsplit("/", 1)[-1]
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(EXAMPLES)), st.data())
+def test_any_timestamp_in_a_timestamp_field_gets_the_verdict_of_the_step_by_step_check(
+    type_name: str, data: st.DataObject
+) -> None:
+    path = data.draw(st.sampled_from(timestamp_paths(EXAMPLES[type_name])))
+    same_outcome(*with_timestamp(type_name, path, data.draw(timestamps)))
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+@pytest.mark.parametrize("type_name", sorted(EXAMPLES))
+def test_timestamps_at_the_ends_of_the_range_in_every_field_only_ever_raise_rejection(
+    type_name: str, stamp: str
+) -> None:
+    # Moved into China Standard Time (a certificate's issue year), each leaves the range.
+    for path in timestamp_paths(EXAMPLES[type_name]):
+        same_outcome(*with_timestamp(type_name, path, stamp))
