@@ -466,7 +466,9 @@ class IngestService:
         self._ensure_rejects_topics({partner for _, _, partner in to_reject})
         futures = []
         for record, rejection, partner in to_reject:
-            headers = list(getattr(record, "headers", None) or [])
+            # Kafka lets a record carry neither key nor value, and headers without values;
+            # this client can send neither, so those nulls go back as empty bytes.
+            headers = [(name, value or b"") for name, value in record.headers or []]
             headers += [
                 ("skillsync.original_topic", record.topic.encode()),
                 ("skillsync.original_partition", str(record.partition).encode()),
@@ -478,8 +480,9 @@ class IngestService:
                 ("skillsync.stage", rejection.stage.encode()),
                 ("skillsync.service_version", SERVICE_VERSION.encode()),
             ]
+            value = b"" if record.value is None and record.key is None else record.value
             futures.append(producer.send(
-                rejects_topic(partner), value=record.value, key=record.key, headers=headers))
+                rejects_topic(partner), value=value, key=record.key, headers=headers))
         producer.flush(timeout=30)
         for future in futures:
             future.get(timeout=30)

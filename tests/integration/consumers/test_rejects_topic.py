@@ -8,6 +8,7 @@ import threading
 import psycopg
 import pytest
 from kafka import KafkaProducer
+from kafka.serializer import Serializer
 
 from consumers.service import SERVICE_VERSION
 from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
@@ -84,3 +85,40 @@ def test_the_largest_record_an_events_topic_admits_is_refused_whole_and_does_not
     assert landed(database_url) == [(pid, f"{pid}-evt-0000001")]
     [record] = read_topic(kafka_bootstrap, rejects_topic(pid), 1)
     assert record.value == huge
+
+
+class _NullSerializer(Serializer):
+    """Turns whatever is sent into a null value: with no key either, a record any Kafka client
+    may send, though kafka-python's own producer checks refuse to build one."""
+
+    def serialize(self, topic: str, headers: list, data: object) -> None:
+        return None
+
+
+def test_a_record_with_neither_key_nor_value_is_refused_and_does_not_block(
+        kafka_bootstrap, database_url, new_partners, pseudonymiser):
+    partners = new_partners("training_platform")
+    pid = partners["training_platform"]
+    nulls = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                          value_serializer=_NullSerializer())
+    nulls.send(events_topic(pid), b"replaced by null", headers=[("trace", b"t1")],
+               partition=0).get(timeout=30)
+    nulls.close()
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer.send(events_topic(pid), encode(enrollment(pid, 1)), partition=0).get(timeout=30)
+    producer.close()
+    consumer = service(kafka_bootstrap, database_url, partners, pseudonymiser)
+    deadline = threading.Timer(90, consumer.request_stop)  # as above: fail, never hang
+    deadline.start()
+    try:
+        consumer.run(until_caught_up=True)
+    finally:
+        deadline.cancel()
+
+    assert rejected(database_url) == [("decode.not_json", "$")]
+    assert landed(database_url) == [(pid, f"{pid}-evt-0000001")]
+    [record] = read_topic(kafka_bootstrap, rejects_topic(pid), 1)
+    # This client cannot send nulls back: they are kept as empty bytes.
+    assert (record.key, record.value) == (None, b"")
+    assert dict(record.headers)["trace"] == b"t1"
+    assert dict(record.headers)["skillsync.reason_code"] == b"decode.not_json"
