@@ -205,7 +205,7 @@ def _certificate_issued(data: Any, out: dict[str, Any], checks: _Checks) -> None
         )
     try:
         issue_year = data.issued_at.astimezone(CHINA_STANDARD_TIME).year
-    except OverflowError:  # within a day of year 1: before China Standard Time's calendar
+    except OverflowError:  # within a day of either end of Python's calendar (years 1 and 9999)
         raise Rejection(
             "schema.out_of_range", "$.data.issued_at", "give the date the certificate was issued"
         ) from None
