@@ -29,6 +29,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support import drop_database, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS
 from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
@@ -55,23 +56,6 @@ def machine_busy_seconds() -> float:
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def scratch_database(server_url: str) -> tuple[str, str]:
-    """Create and migrate a database of the benchmark's own; (its URL, its name)."""
-    from warehouse.migrate import upgrade
-
-    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = f"{server_url.rpartition('/')[0]}/{name}"
-    upgrade(url)
-    return url, name
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def publish(bootstrap: str, topic: str, partner: str, count: int) -> None:
@@ -175,17 +159,10 @@ def bare_copy(database_url: str, batch_size: int) -> tuple[float, int]:
         return time.perf_counter() - started, len(rows)
 
 
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def one_round(args: argparse.Namespace, bootstrap: str, server_url: str, topic: str,
               partner: str, round_: int) -> tuple[dict[str, float], IngestRun]:
     """Events/s of each measure, and the first ingest, on a fresh database."""
-    database_url, database = scratch_database(server_url)
+    database_url, database = scratch_database(server_url, "bench_ingest")
     try:
         consumed = bare_consume(bootstrap, topic, args.events, args.batch_size)
         first = ingest(bootstrap, database_url, topic, partner, f"{partner}-{round_}-first",

@@ -26,7 +26,6 @@ import importlib.util
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +38,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support import drop_database, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS, REJECT_COLUMNS, RejectRow, event_row
 from infra import airflow as local_airflow
 from infra.local import REPO_ROOT, LocalServices
@@ -51,7 +51,6 @@ from schemas.pipeline import check_event
 from schemas.pseudonym import Pseudonymiser
 from warehouse import nightly, report
 from warehouse.days import business_day_of
-from warehouse.migrate import upgrade
 from warehouse.settings import NightlySettings
 
 # The local services `make up` (and `make bench`) start: PostgreSQL with Airflow's metadata,
@@ -91,19 +90,12 @@ def _reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def measured(step: Callable[[], T]) -> tuple[T, float, float]:
     """(result, seconds, peak RSS of this process in MB during the step)."""
     _reset_peak_rss()
     started = time.perf_counter()
     result = step()
-    return result, time.perf_counter() - started, _peak_rss_mb()
+    return result, time.perf_counter() - started, peak_rss_mb()
 
 
 # -- landing ------------------------------------------------------------------------------
@@ -364,17 +356,13 @@ def main() -> int:
     args = parser.parse_args()
     server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace("+psycopg",
                                                                                     "")
-    name = f"bench_nightly_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = f"{server_url.rpartition('/')[0]}/{name}"
+    url, name = scratch_database(server_url, "bench_nightly")
     settings = NightlySettings(SKILLSYNC_DATABASE_URL=SecretStr(url),
                                SKILLSYNC_REPORT_DIR=Path(f".local/bench/reports/{name}"))
     day = date(2026, 6, 15)
     bigger_day = day + timedelta(days=7)
     started = time.perf_counter()
     try:
-        upgrade(url)
         offsets: dict[str, int] = {}
         counts, seconds, peak = measured(
             lambda: land_day(url, day, args.events, args.seed, offsets))
@@ -402,8 +390,7 @@ def main() -> int:
         nights["C"] = night(dag, settings, bigger_day)
     finally:
         if not args.keep:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            drop_database(server_url, name)
 
     print(f"\n{args.events:,} events a day; A: {args.history_days} day(s) of history, "
           f"B: {history}, C: {2 * args.events:,} events with B's history")

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.kafka.client_security import KafkaClientSecurity
+from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
 from schemas.errors import Rejection
 from schemas.events import totals_digest
 from schemas.partners import PartnerRegistry, load_registry
@@ -265,7 +266,7 @@ def connect_producer(bootstrap: str | None = None, *,
         enable_idempotence=True,
         acks="all",
         linger_ms=20,
-        max_request_size=2 * 1024 * 1024,
+        max_request_size=EVENTS_MAX_MESSAGE_BYTES,
         compression_type="zstd",
     )
 

@@ -63,8 +63,12 @@ WARNING_CODES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-_NUL_ESCAPED = "\\u0000"
 _STAGE_OF_PREFIX = {"size": "decode", "decode": "decode", "authorise": "authorise"}
+
+
+def without_nul(text: str) -> str:
+    """Partner-sent text as PostgreSQL can store it: NUL spelled as the JSON escape they wrote."""
+    return text.replace("\x00", "\\u0000")
 
 
 def stage_of(code: str) -> str:
@@ -78,10 +82,8 @@ class Rejection(Exception):
     def __init__(self, code: str, path: str, message: str) -> None:
         if code not in REASON_CODES:
             raise ValueError(f"unregistered reason code {code!r}")
-        # A refusal may quote what the partner sent (a field's name), and PostgreSQL text cannot
-        # hold NUL: it is spelled as the JSON escape the partner wrote instead.
-        path = path.replace("\x00", _NUL_ESCAPED)
-        message = message.replace("\x00", _NUL_ESCAPED)
+        # A refusal may quote what the partner sent (a field's name), and it is stored.
+        path, message = without_nul(path), without_nul(message)
         super().__init__(f"{code} at {path}: {message}")
         self.code = code
         self.path = path

@@ -12,7 +12,7 @@ import msgspec
 import orjson
 
 from schemas import events as ev
-from schemas.errors import Rejection
+from schemas.errors import Rejection, without_nul
 from schemas.identity import (
     IdentifierError,
     canonical_identity,
@@ -533,11 +533,11 @@ _MAX_CLAIMED_ID = 200  # identifiers are at most 128 characters: a longer one ne
 def claimed_event_id(raw: bytes | None) -> str | None:
     """The `id` a message claims, unchecked, so a refusal can name it; None when unreadable.
 
-    A NUL, which PostgreSQL text cannot hold and no landed id has, is spelled as its JSON escape.
+    It is stored with the refusal, so a NUL (which no landed id has) is spelled out.
     """
     try:
         claimed = _claimed_id_decoder.decode(raw or b"").id[:_MAX_CLAIMED_ID]
     # ValidationError is a DecodeError; a nesting bomb overflows the decoder's recursion limit.
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
-    return claimed.replace("\x00", "\\u0000")
+    return without_nul(claimed)

@@ -60,18 +60,26 @@ def request_conf(pseudonymiser: Pseudonymiser, *, id_type: str, id_number: str,
 
 def parse_pseudonyms(items: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """{key_id: person} from a run's `pseudonyms`; one well-formed pseudonym per key version."""
-    by_key: dict[str, str] = {}
+    by_key: dict[str, Any] = {}
     for item in items:
-        key_id, person = item.get("key_id"), item.get("person")
-        if not isinstance(key_id, str) or not key_id or key_id in by_key:
+        key_id = item.get("key_id")
+        if not isinstance(key_id, str) or key_id in by_key:
+            raise ErasureRequestError("each pseudonym needs a key_id of its own")
+        by_key[key_id] = item.get("person")
+    return _checked_pseudonyms(by_key)
+
+
+def _checked_pseudonyms(by_key: Mapping[str, Any]) -> dict[str, str]:
+    """The pseudonyms as given, once each key id and pseudonym is known to be well formed."""
+    for key_id, person in by_key.items():
+        if not isinstance(key_id, str) or not key_id:
             raise ErasureRequestError("each pseudonym needs a key_id of its own")
         if not isinstance(person, str) or not _PSEUDONYM.fullmatch(person):
             raise ErasureRequestError(
                 f"the pseudonym under {key_id} is not 64 lower-case hex digits")
-        by_key[key_id] = person
     if not by_key:
         raise ErasureRequestError("an erasure needs the person's pseudonyms")
-    return by_key
+    return dict(by_key)
 
 
 def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
@@ -84,7 +92,7 @@ def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
         raise ErasureRequestError("an erasure needs who requested it and why")
     if id_type not in ID_TYPES:
         raise ErasureRequestError(f"unknown id_type {id_type!r}")
-    by_key = parse_pseudonyms({"key_id": k, "person": p} for k, p in pseudonyms.items())
+    by_key = _checked_pseudonyms(pseudonyms)
     persons = list(by_key.values())
     with engine.begin() as conn:
         conn.execute(text(_LOAD_LOCK))

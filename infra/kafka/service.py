@@ -10,6 +10,7 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 
 from infra.kafka import security
+from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
 from infra.local import LocalServices
 from infra.process import ServiceError, port_open, read_pid, spawn, terminate, wait_until
 
@@ -74,7 +75,7 @@ COMMON_PROPERTIES = (
     "log.message.timestamp.type=LogAppendTime",
     "auto.create.topics.enable=false",
     "group.initial.rebalance.delay.ms=0",
-    "message.max.bytes=2097152",
+    f"message.max.bytes={EVENTS_MAX_MESSAGE_BYTES}",
     # The log cleaner allocates its whole offset map (128 MB by default) when it starts; only
     # the compacted internal topics use it, and on a small local heap it can fail the start-up.
     "log.cleaner.dedupe.buffer.size=16777216",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from typing import Any
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ from kafka.serializer import Serializer
 from consumers.service import SERVICE_VERSION
 from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
 from schemas.errors import stage_of
+from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic, rejects_topic
 from tests.support.consumers import landed, rejected, service
 from tests.support.events import encode, enrollment, poison
@@ -60,6 +62,29 @@ def test_a_refused_event_reaches_the_rejects_topic_with_its_bytes_headers_and_re
     assert digests == {code: hashlib.sha256(value).hexdigest() for code, value in refused.items()}
 
 
+def _valid_event_behind_lands(kafka_bootstrap: str, database_url: str,
+                              partners: dict[str, str], pseudonymiser: Pseudonymiser) -> Any:
+    """Publish a valid event behind what the test sent to partition 0, run the consumer until
+    it catches up, and return the one record on the rejects topic.
+
+    Were the refusal retried for ever, the run would never catch up: it is stopped after 90 s,
+    so a blocked partition fails the test's assertions instead of hanging it.
+    """
+    pid = partners["training_platform"]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer.send(events_topic(pid), encode(enrollment(pid, 1)), partition=0).get(timeout=30)
+    producer.close()
+    consumer = service(kafka_bootstrap, database_url, partners, pseudonymiser)
+    deadline = threading.Timer(90, consumer.request_stop)
+    deadline.start()
+    try:
+        consumer.run(until_caught_up=True)
+    finally:
+        deadline.cancel()
+    [record] = read_topic(kafka_bootstrap, rejects_topic(pid), 1)
+    return record
+
+
 def test_the_largest_record_an_events_topic_admits_is_refused_whole_and_does_not_block(
         kafka_bootstrap, database_url, new_partners, pseudonymiser):
     partners = new_partners("training_platform")
@@ -70,20 +95,12 @@ def test_the_largest_record_an_events_topic_admits_is_refused_whole_and_does_not
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
                              max_request_size=2 * EVENTS_MAX_MESSAGE_BYTES)
     producer.send(events_topic(pid), huge, partition=0).get(timeout=30)
-    producer.send(events_topic(pid), encode(enrollment(pid, 1)), partition=0).get(timeout=30)
     producer.close()
-    consumer = service(kafka_bootstrap, database_url, partners, pseudonymiser)
-    # Were the refusal retried for ever, the run would never catch up: stop it and fail below.
-    deadline = threading.Timer(90, consumer.request_stop)
-    deadline.start()
-    try:
-        consumer.run(until_caught_up=True)
-    finally:
-        deadline.cancel()
+
+    record = _valid_event_behind_lands(kafka_bootstrap, database_url, partners, pseudonymiser)
 
     assert rejected(database_url) == [("size.too_large", "$")]
     assert landed(database_url) == [(pid, f"{pid}-evt-0000001")]
-    [record] = read_topic(kafka_bootstrap, rejects_topic(pid), 1)
     assert record.value == huge
 
 
@@ -104,20 +121,11 @@ def test_a_record_with_neither_key_nor_value_is_refused_and_does_not_block(
     nulls.send(events_topic(pid), b"replaced by null", headers=[("trace", b"t1")],
                partition=0).get(timeout=30)
     nulls.close()
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    producer.send(events_topic(pid), encode(enrollment(pid, 1)), partition=0).get(timeout=30)
-    producer.close()
-    consumer = service(kafka_bootstrap, database_url, partners, pseudonymiser)
-    deadline = threading.Timer(90, consumer.request_stop)  # as above: fail, never hang
-    deadline.start()
-    try:
-        consumer.run(until_caught_up=True)
-    finally:
-        deadline.cancel()
+
+    record = _valid_event_behind_lands(kafka_bootstrap, database_url, partners, pseudonymiser)
 
     assert rejected(database_url) == [("decode.not_json", "$")]
     assert landed(database_url) == [(pid, f"{pid}-evt-0000001")]
-    [record] = read_topic(kafka_bootstrap, rejects_topic(pid), 1)
     # This client cannot send nulls back: they are kept as empty bytes.
     assert (record.key, record.value) == (None, b"")
     assert dict(record.headers)["trace"] == b"t1"

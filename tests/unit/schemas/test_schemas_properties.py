@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import operator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -74,6 +76,11 @@ def test_arbitrary_bytes_only_ever_raise_rejection(raw: bytes, topic_partner: st
     assert isinstance(outcome(raw, topic_partner), Rejection)
 
 
+def at(value: Any, path: tuple[Any, ...]) -> Any:
+    """What a path of keys and indexes leads to inside a JSON value."""
+    return functools.reduce(operator.getitem, path, value)
+
+
 def nodes(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [path]
     if isinstance(value, dict):
@@ -91,9 +98,7 @@ def mutated_events(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     event = example_events()[type_name]
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         path = draw(st.sampled_from(nodes(event)[1:]))
-        parent = event
-        for step in path[:-1]:
-            parent = parent[step]
+        parent = at(event, path[:-1])
         action = draw(st.sampled_from(["replace", "delete", "add"]))
         if action == "replace":
             parent[path[-1]] = draw(json_values)
@@ -172,9 +177,7 @@ def timestamp_paths(event: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Where an event carries a timestamp (a string with a date, a time and an offset)."""
     found = []
     for path in nodes(event)[1:]:
-        value: Any = event
-        for step in path:
-            value = value[step]
+        value = at(event, path)
         if isinstance(value, str) and "T" in value:
             with contextlib.suppress(ValueError):
                 found += [path] if datetime.fromisoformat(value).tzinfo is not None else []
@@ -184,11 +187,7 @@ def timestamp_paths(event: dict[str, Any]) -> list[tuple[Any, ...]]:
 def with_timestamp(type_name: str, path: tuple[Any, ...], stamp: str) -> tuple[bytes, str]:
     """The example event with one timestamp replaced; (its bytes, its partner)."""
     event = example_events()[type_name]
-    *parents, field = path
-    parent = event
-    for step in parents:
-        parent = parent[step]
-    parent[field] = stamp
+    at(event, path[:-1])[path[-1]] = stamp
     return orjson.dumps(event), str(event["source"]).rsplit("/", 1)[-1]
 
 
