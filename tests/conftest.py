@@ -20,9 +20,12 @@ from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT, LocalServices
 
 # Tests run their own services beside a developer's demo, so neither disturbs the other.
+# Two checkouts testing at once on one machine give one of them another port offset.
+_PORT_OFFSET = int(os.environ.get("SKILLSYNC_TEST_PORT_OFFSET", "0"))
 TEST_SERVICES = LocalServices(
-    state_dir=REPO_ROOT / ".local" / "test", kafka_port=19192, kafka_controller_port=19193,
-    pg_port=15532, airflow_port=18180,
+    state_dir=REPO_ROOT / ".local" / "test", kafka_port=19192 + _PORT_OFFSET,
+    kafka_controller_port=19193 + _PORT_OFFSET, pg_port=15532 + _PORT_OFFSET,
+    airflow_port=18180 + _PORT_OFFSET,
 )
 _EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
 _EXTERNAL_DB = os.environ.get("SKILLSYNC_DATABASE_URL")
