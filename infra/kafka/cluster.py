@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
-from base64 import urlsafe_b64encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +88,7 @@ class LocalCluster:
         cluster_id_file = self._state_dir / "cluster.id"
         if not cluster_id_file.exists():
             self._state_dir.mkdir(parents=True, exist_ok=True)
-            cluster_id_file.write_text(urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+            cluster_id_file.write_text(service.new_cluster_id())
         cluster_id = cluster_id_file.read_text().strip()
         for node in self.nodes:
             self._prepare(node, jars, cluster_id)
@@ -107,8 +105,9 @@ class LocalCluster:
         if (cfg.kafka_dir / "data" / "meta.properties").exists():
             return
         done = subprocess.run(
-            service.java_command(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                          "-c", str(cfg.kafka_dir / "server.properties")),
+            service.java_command(cfg, jars, "kafka.tools.StorageTool", "format",
+                                 service.cluster_id_option(cluster_id),
+                                 "-c", str(cfg.kafka_dir / "server.properties")),
             capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise ServiceError(f"formatting node {node.node_id} failed:\n{done.stderr}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import uuid
 from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from pathlib import Path
 
 from infra.kafka import security
@@ -119,13 +121,30 @@ def java_command(cfg: LocalServices, jars: Path, *args: str) -> list[str]:
     ]
 
 
+def new_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A random cluster id as Kafka's own tool makes one: a version 4 UUID in URL-safe base64.
+
+    Like Kafka's Uuid.randomUuid, it never starts with "-", which command lines would take for
+    an option.
+    """
+    while True:
+        cluster_id = urlsafe_b64encode(
+            uuid.UUID(bytes=random_bytes(16), version=4).bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def cluster_id_option(cluster_id: str) -> str:
+    """The storage tool's cluster id option in one word, so no id can be read as a flag."""
+    return f"--cluster-id={cluster_id}"
+
+
 def _format_storage(cfg: LocalServices, jars: Path, props: Path) -> None:
     if (cfg.kafka_dir / "data" / "meta.properties").exists():
         return
-    cluster_id = urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     done = subprocess.run(
-        java_command(cfg, jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
-                     str(props)),
+        java_command(cfg, jars, "kafka.tools.StorageTool", "format",
+                     cluster_id_option(new_cluster_id()), "-c", str(props)),
         capture_output=True, text=True, check=False,
     )
     if done.returncode != 0:
