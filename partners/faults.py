@@ -37,6 +37,20 @@ class Faults:
     """Certificate numbers issued to a second person as well."""
     double_subsidy_claims: int = 0
     """Second certificates for a person, occupation and level already certified elsewhere."""
+    resent_records: int = 0
+    """Records and withdrawals or revocations a partner's system sends again under a new id."""
+    orphan_changes: int = 0
+    """Withdrawals, corrections and revocations naming a record the partner never reported."""
+    late_changes: int = 0
+    """Withdrawals, corrections and revocations sent two to five days after they happened."""
+    reversed_results: int = 0
+    """Passed and certified evaluations later corrected to a fail."""
+    level_mismatches: int = 0
+    """Certificates issued at a level other than their evaluation's."""
+    delivery_delay_rate: float = 0.0
+    """Share of messages the broker appends later than the time the partner stamped on them
+    (mostly by up to half an hour, now and then by a day or two) or, from a partner clock
+    running ahead, up to nine minutes before it; half of them across a midnight."""
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -14,12 +14,15 @@ from partners.city import City
 from partners.faults import Faults
 from partners.lifecycle import (
     DAY_SECONDS,
+    PASS_MARK,
     Certificate,
+    Correction,
     Enrollment,
     Evaluation,
     Planned,
     Planner,
     Revocation,
+    Withdrawal,
     day_start,
     local_day,
 )
@@ -94,6 +97,10 @@ MALFORMED_VALUES: tuple[tuple[str, bytes], ...] = (
 )
 # Families that nothing later in a lifecycle refers to, so withholding one breaks no link.
 LEAF_FAMILIES = frozenset({"enrollment.withdrawn", "evaluation.corrected", "certificate.revoked"})
+# Families whose reports a partner may send twice under two ids (a correction sent twice is two
+# corrections, so it is not among them).
+RESENDABLE = frozenset({"enrollment.created", "completion.recorded", "evaluation.recorded",
+                        "certificate.issued", "enrollment.withdrawn", "certificate.revoked"})
 
 
 class Injector:
@@ -141,6 +148,11 @@ class Injector:
         ]
         self._shared_numbers(lasting, faults.shared_certificate_numbers)
         self._double_claims(lasting, faults.double_subsidy_claims)
+        self._level_mismatches(lasting, faults.level_mismatches)
+        self._reversed_results(lasting, faults.reversed_results)
+        self._late_changes(planned, faults.late_changes)
+        self._resent_records(planned, faults.resent_records)
+        self._orphan_changes(planned, faults.orphan_changes)
         self._schema_violations(by_family.get("enrollment.created", []))
         self._bad_checksums(planned)
         self._foreign_source(planned)
@@ -148,6 +160,35 @@ class Injector:
         self._malformed(planned)
         self._duplicates(planned, faults.duplicate_rate)
         return result
+
+    def delay_deliveries(self, sent: list[Planned]) -> None:
+        """Give a share of the messages a broker append time other than their send time.
+
+        A slow network delays a message by up to half an hour, a partner's outbox now and then
+        by a day or two; a partner clock running ahead stamps it up to nine minutes after the
+        broker appends it. Half of them straddle a midnight, so that the day a partner sent a
+        message on is not the day it landed.
+        """
+        rate = self._faults.delivery_delay_rate
+        last = self._planner.window_end - 3600
+        for event in self._rng.sample(sent, round(rate * len(sent))) if rate else ():
+            rng, at = self._rng, event.published_at
+            midnight = day_start(local_day(at)) + DAY_SECONDS
+            if rng.random() < 0.5 and midnight - at <= 6 * 3600 and midnight < last:
+                # Sent later, so it still happened before it was sent.
+                if rng.random() < 0.5:
+                    early = rng.randint(1, 300)
+                    event.published_at = midnight - early
+                    event.delivered_at = midnight + rng.randint(1, 1800 - early)
+                else:
+                    event.published_at = midnight + rng.randint(0, 480)
+                    event.delivered_at = midnight - rng.randint(1, 60)
+            elif rng.random() < 0.1 and at + 3 * DAY_SECONDS < last:
+                # An outbox that could not reach the broker re-sends a day or two later.
+                event.delivered_at = at + rng.randint(DAY_SECONDS, 2 * DAY_SECONDS)
+            else:
+                event.delivered_at = at + rng.randint(-540, 1800)
+            self._result.injected["delivery_delay_rate"] += 1
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -330,6 +371,121 @@ class Injector:
                     "ids": [event.event_id, claim.event_id],
                 }
             )
+
+    def _level_mismatches(self, lasting: list[Planned], count: int) -> None:
+        for event in self._pick(lasting, count):
+            certificate = event.facts
+            assert isinstance(certificate, Certificate)
+            evaluation = certificate.evaluation
+            level = evaluation.level + (1 if evaluation.level < 5 else -1)
+            certificate.level = level
+            # The number carries the level it certifies, so the certificate stays well formed.
+            certificate.number = self._planner.certificate_number_for(
+                evaluation.org, level, certificate.issued_on)
+            event.subject = certificate.number
+            event.fault = "level_mismatches"
+            self._result.injected["level_mismatches"] += 1
+            self._result.discrepancies.append({
+                "kind": "level_mismatch", "certificate_number": certificate.number,
+                "ids": [event.event_id]})
+
+    def _reversed_results(self, lasting: list[Planned], count: int) -> None:
+        """A passed evaluation corrected to a fail after its certificate went out."""
+        for event in self._pick(lasting, count):
+            certificate = event.facts
+            assert isinstance(certificate, Certificate)
+            evaluation = certificate.evaluation
+            at = self._planner.later(event.occurred_at)
+            recorded = event.follows
+            if at is None or recorded is None:
+                continue
+            self._touched.add(recorded.seq)
+            reversal = Correction(evaluation, min(evaluation.theory_score, PASS_MARK - 1),
+                                  evaluation.practical_score, "appeal_upheld", result="fail")
+            correction = self._planner.planned(
+                "evaluation.corrected", evaluation.org.partner_id, evaluation.evaluation_id, at,
+                reversal, recorded)
+            correction.fault = event.fault = "reversed_results"
+            self._touched.add(correction.seq)
+            self._result.extra.append(correction)
+            self._result.injected["reversed_results"] += 1
+            self._result.discrepancies.append({
+                "kind": "certificate_without_passing_evaluation",
+                "certificate_number": certificate.number, "ids": [event.event_id]})
+
+    def _late_changes(self, planned: list[Planned], count: int) -> None:
+        """Changes sent days after they happened; the record they change is long filed."""
+        last = self._planner.window_end - 3600
+        changes = [e for e in planned if e.family in LEAF_FAMILIES and not e.withheld
+                   and e.published_at + 2 * DAY_SECONDS < last]
+        for event in self._pick(changes, count):
+            room = (last - event.published_at) // DAY_SECONDS
+            event.published_at += self._rng.randint(2, min(5, room)) * DAY_SECONDS
+            event.fault = "late_changes"
+            self._result.injected["late_changes"] += 1
+
+    def _resent_records(self, planned: list[Planned], count: int) -> None:
+        """A record sent again under a new event id: the night keeps the first report."""
+        resendable = [e for e in planned if e.family in RESENDABLE and not e.withheld]
+        # Half of them changes, which are rare beside the records they change.
+        changes = [e for e in resendable if e.family in LEAF_FAMILIES]
+        chosen = self._pick(changes, count // 2)
+        chosen += self._pick(resendable, count - len(chosen))
+        for event in chosen:
+            again = copy.copy(event)
+            again.seq = self._planner.next_seq()
+            again.event_id = self._planner.event_id()
+            again.fault = "resent_records"
+            resent_at = self._planner.later(event.published_at)
+            if resent_at is None:
+                continue
+            again.published_at = resent_at
+            if event.family in LEAF_FAMILIES:
+                # A second withdrawal or revocation is an act of its own, with its own time.
+                again.occurred_at = resent_at
+            self._touched.add(again.seq)
+            self._result.extra.append(again)
+            self._result.injected["resent_records"] += 1
+            kind = ("repeated_change" if event.family in LEAF_FAMILIES else "repeated_record")
+            self._result.discrepancies.append({
+                "kind": kind, "family": event.family, "ids": [event.event_id, again.event_id]})
+
+    def _orphan_changes(self, planned: list[Planned], count: int) -> None:
+        """A change to a record its partner never reported (a record id mistyped, say)."""
+        enrollments = [e for e in planned if isinstance(e.facts, Enrollment) and not e.withheld]
+        evaluations = [e for e in planned if isinstance(e.facts, Evaluation) and not e.withheld]
+        for index in range(count):
+            pool = (enrollments, evaluations)[index % 2]
+            if not pool:
+                continue
+            source = pool[self._rng.randrange(len(pool))]
+            at = self._planner.later(source.occurred_at)
+            if at is None:
+                continue
+            facts = source.facts
+            orphan: Planned
+            if isinstance(facts, Enrollment):
+                record = self._planner.record_id(facts.partner_id, "E", at)
+                ghost = Enrollment(record, facts.partner_id, facts.person, facts.course,
+                                   facts.level, facts.work_type)
+                orphan = self._planner.planned("enrollment.withdrawn", facts.partner_id, record,
+                                               at, Withdrawal(ghost, "other"))
+            else:
+                assert isinstance(facts, Evaluation)
+                record = self._planner.record_id(facts.org.partner_id, "V", at)
+                ghost_evaluation = copy.copy(facts)
+                ghost_evaluation.evaluation_id = record
+                orphan = self._planner.planned(
+                    "evaluation.corrected", facts.org.partner_id, record, at,
+                    Correction(ghost_evaluation, facts.theory_score,
+                               max(0, facts.practical_score - 1), "data_entry_error"))
+            orphan.fault = "orphan_changes"
+            self._touched.add(orphan.seq)
+            self._result.extra.append(orphan)
+            self._result.injected["orphan_changes"] += 1
+            self._result.discrepancies.append({
+                "kind": "change_without_record", "family": orphan.family,
+                "ids": [orphan.event_id]})
 
     # -- events the pipeline must refuse -------------------------------------------------------
 

@@ -81,6 +81,8 @@ class Correction:
     theory_score: int
     practical_score: int
     reason: str
+    result: str | None = None
+    """Sent when the correction turns the result around."""
 
 
 @dataclass(slots=True)
@@ -90,6 +92,12 @@ class Certificate:
     issued_on: date
     paired: Certificate | None = None
     """The other certificate of a "one exam, two certificates" pair."""
+    level: int | None = None
+    """The level it certifies, when not its evaluation's (a mistake the night must flag)."""
+
+    @property
+    def certified_level(self) -> int:
+        return self.evaluation.level if self.level is None else self.level
 
 
 @dataclass(slots=True)
@@ -126,6 +134,8 @@ class Planned:
     """Turns the well-formed event into the bytes actually sent, for events meant to be refused."""
     withheld: bool = False
     """Counted in the control totals but never sent."""
+    delivered_at: int | None = None
+    """When the broker appends it, when that is not when it was sent."""
 
 
 def day_start(day: date) -> int:

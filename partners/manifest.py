@@ -148,7 +148,8 @@ def _eligible(landed: list[Planned]) -> list[str]:
         if certificate.number in revoked or len(holders[certificate.number]) > 1:
             continue
         evaluation = certificate.evaluation
-        claim = (evaluation.person.resident_id, evaluation.occupation_code, evaluation.level)
+        claim = (evaluation.person.resident_id, evaluation.occupation_code,
+                 certificate.certified_level)
         candidate = (event.occurred_at, event.seq, certificate.number)
         if claim not in first or candidate < first[claim]:
             first[claim] = candidate

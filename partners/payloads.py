@@ -178,6 +178,8 @@ class Renderer:
             data["theory_score"] = facts.theory_score
         if facts.practical_score != corrected.practical_score:
             data["practical_score"] = facts.practical_score
+        if facts.result is not None:
+            data["result"] = facts.result
         return data
 
     @staticmethod
@@ -189,7 +191,7 @@ class Renderer:
             "scheme": "skill_level_2020",
             "learner": learner(evaluation.person),
             "occupation_code": evaluation.occupation_code,
-            "level": evaluation.level,
+            "level": facts.certified_level,
             "issued_at": at,
             "evaluation_id": evaluation.evaluation_id,
             "organisation": organisation(evaluation.org),

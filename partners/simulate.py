@@ -34,13 +34,16 @@ class OutgoingMessage(NamedTuple):
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    appended_at_ms: int | None = None
+    """When the simulated broker appends it (None: whenever it does); topics that keep
+    producers' timestamps record this one."""
 
 
 class Simulation:
     """Messages in publish order (rendered lazily, identically on every pass) and ground truth."""
 
-    def __init__(self, schedule: list[Planned], manifest: dict[str, Any]) -> None:
-        self._schedule = schedule
+    def __init__(self, schedule: list[tuple[int, Planned]], manifest: dict[str, Any]) -> None:
+        self._schedule = schedule  # (epoch seconds the broker appends it, event)
         self.manifest = manifest
 
     def __len__(self) -> int:
@@ -50,12 +53,13 @@ class Simulation:
     def messages(self) -> Iterator[OutgoingMessage]:
         renderer = Renderer()
         topics: dict[str, str] = {}
-        for planned in self._schedule:
+        for appended_at, planned in self._schedule:
             topic = topics.get(planned.partner_id)
             if topic is None:
                 topic = topics[planned.partner_id] = events_topic(planned.partner_id)
             yield OutgoingMessage(
-                topic, planned.subject.encode(), _value(renderer, planned), HEADERS
+                topic, planned.subject.encode(), _value(renderer, planned), HEADERS,
+                appended_at * 1000,
             )
 
     def manifest_json(self) -> bytes:
@@ -109,19 +113,26 @@ def _simulate(
     city = City(registry, rng)
     planner = Planner(city, rng, day, days)
     planned = planner.plan(events)
-    injected = Injector(planner, city, registry, rng, faults).apply(planned)
+    injector = Injector(planner, city, registry, rng, faults)
+    injected = injector.apply(planned)
     # Totals count what the partner meant to send: landed events and withheld ones alike.
     totals = _control_totals(planner, [*planned, *injected.extra])
-    sent = (*planned, *injected.extra, *injected.refused, *totals)
-    timed = [(e.published_at, e.seq, e) for e in sent if not e.withheld]
+    sent = [*planned, *injected.extra, *injected.refused, *totals]
+    injector.delay_deliveries([e for e in sent if not e.withheld])
+    # Messages reach their topics in the order the broker appends them.
+    timed = [(_appended(e), e.seq, e) for e in sent if not e.withheld]
     timed += [(at, planner.next_seq(), e) for at, e in injected.copies]
     timed.sort(key=lambda item: (item[0], item[1]))
-    schedule = [e for _, _, e in timed]
+    schedule = [(at, e) for at, _, e in timed]
     manifest = build_manifest(
         first_day=day, days=days, events=events, seed=seed, faults=faults, injected=injected,
-        schedule=schedule, withheld=[e for e in sent if e.withheld],
+        schedule=[e for _, e in schedule], withheld=[e for e in sent if e.withheld],
     )  # fmt: skip
     return Simulation(schedule, manifest)
+
+
+def _appended(event: Planned) -> int:
+    return event.published_at if event.delivered_at is None else event.delivered_at
 
 
 def _control_totals(planner: Planner, landing: list[Planned]) -> list[Planned]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import fields
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -28,8 +28,9 @@ REFUSING_KNOBS = {
 
 @pytest.fixture(scope="module")
 def run(registry, judge, day):
-    def simulate_with(**knobs):
-        simulation = simulate(day, EVENTS, seed=21, faults=Faults(**knobs), registry=registry)
+    def simulate_with(days=1, **knobs):
+        simulation = simulate(day, EVENTS, seed=21, faults=Faults(**knobs), days=days,
+                              registry=registry)
         return simulation, judge(simulation)
 
     return simulate_with
@@ -171,6 +172,94 @@ def test_double_subsidy_claims_leave_only_the_first_certificate_eligible(run):
         assert first.partner_id != second.partner_id
         assert claim["certificate_numbers"][0] in eligible
         assert claim["certificate_numbers"][1] not in eligible
+
+
+def test_level_mismatches_certify_another_level_than_evaluated(run):
+    simulation, verdicts = run(level_mismatches=3)
+    mismatches = _kinds(simulation.manifest, "level_mismatch")
+    assert len(mismatches) == 3
+    accepted = {c.event_id: c for _, c in verdicts.accepted}
+    evaluations = {(c.partner_id, c.data["evaluation_id"]): c for c in accepted.values()
+                   if c.family == "evaluation.recorded"}
+    for mismatch in mismatches:
+        certificate = accepted[mismatch["ids"][0]]
+        evaluation = evaluations[(certificate.partner_id, certificate.data["evaluation_id"])]
+        assert certificate.data["level"] != evaluation.data["level"]
+        assert certificate.data["certificate_number"] == mismatch["certificate_number"]
+
+
+def test_reversed_results_correct_a_certified_pass_to_a_fail(run):
+    simulation, verdicts = run(reversed_results=3)
+    reversed_ = _kinds(simulation.manifest, "certificate_without_passing_evaluation")
+    assert len(reversed_) == 3
+    accepted = [c for _, c in verdicts.accepted]
+    fails = {(c.partner_id, c.data["evaluation_id"]) for c in accepted
+             if c.family == "evaluation.corrected" and c.data.get("result") == "fail"}
+    certified = {c.data["certificate_number"]: (c.partner_id, c.data["evaluation_id"])
+                 for c in accepted if c.family == "certificate.issued"}
+    assert {certified[r["certificate_number"]] for r in reversed_} == fails
+
+
+def test_resent_records_repeat_a_report_under_a_new_id(run):
+    simulation, verdicts = run(resent_records=6)
+    resent = [d for d in simulation.manifest["discrepancies"]
+              if d["kind"] in ("repeated_record", "repeated_change")]
+    assert len(resent) == 6
+    accepted = {c.event_id: c for _, c in verdicts.accepted}
+    for entry in resent:
+        c1, c2 = (accepted[i] for i in entry["ids"])
+        change = c1.family in ("enrollment.withdrawn", "certificate.revoked")
+        assert (entry["kind"] == "repeated_change") == change
+        # A record is sent again as it was; a change again is a second act, at its own time.
+        timeless = {"withdrawn_at", "revoked_at"} if change else set()
+        assert c1.event_id != c2.event_id
+        assert {k: v for k, v in c1.data.items() if k not in timeless} == {
+            k: v for k, v in c2.data.items() if k not in timeless}
+        assert change == (c1.occurred_at < c2.occurred_at)
+
+
+def test_orphan_changes_name_records_never_reported(run):
+    simulation, verdicts = run(orphan_changes=4)
+    orphans = _kinds(simulation.manifest, "change_without_record")
+    assert len(orphans) == 4
+    accepted = [c for _, c in verdicts.accepted]
+    records = {(c.partner_id, c.data.get("enrollment_id") or c.data.get("evaluation_id"))
+               for c in accepted if c.family in ("enrollment.created", "evaluation.recorded")}
+    by_id = {c.event_id: c for c in accepted}
+    for orphan in orphans:
+        change = by_id[orphan["ids"][0]]
+        key = change.data.get("enrollment_id") or change.data.get("evaluation_id")
+        assert (change.partner_id, key) not in records
+
+
+def test_late_changes_are_sent_days_after_they_happened(run):
+    simulation, verdicts = run(late_changes=4, days=7)
+    assert simulation.manifest["faults"]["injected"]["late_changes"] == 4
+    late = {entry["id"]: entry for entry in simulation.manifest["late"]}
+    changes = [c for _, c in verdicts.accepted if c.event_id in late
+               and c.family in ("enrollment.withdrawn", "evaluation.corrected",
+                                "certificate.revoked")]
+    assert len(changes) >= 4
+    assert all(date.fromisoformat(late[c.event_id]["published_day"])
+               - date.fromisoformat(late[c.event_id]["occurred_day"]) >= timedelta(days=2)
+               for c in changes)
+
+
+def test_delivery_delays_move_the_broker_time_not_the_partner_time(run):
+    simulation, _ = run(delivery_delay_rate=0.05, days=7)
+    moved = [m for m in simulation.messages if m.appended_at_ms != _sent_ms(m)]
+    assert len(moved) == pytest.approx(0.05 * len(simulation), rel=0.25)
+    assert all(-540_000 <= m.appended_at_ms - _sent_ms(m) <= 2 * 86_400_000 for m in moved)
+    assert any(m.appended_at_ms - _sent_ms(m) < 0 for m in moved)
+    assert any(m.appended_at_ms - _sent_ms(m) > 86_400_000 for m in moved)
+    by_topic: dict[str, list[int]] = defaultdict(list)
+    for message in simulation.messages:
+        by_topic[message.topic].append(message.appended_at_ms)
+    assert all(times == sorted(times) for times in by_topic.values())
+
+
+def _sent_ms(message) -> int:
+    return int(datetime.fromisoformat(_payload(message)["time"]).timestamp() * 1000)
 
 
 def test_counts_too_large_for_the_day_are_capped_and_reported(run):
