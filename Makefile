@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 EVENTS ?= 5000
 SEED ?= 7
 
-.PHONY: help install demo test test-fast lint up down status airflow bench faults clean
+.PHONY: help install demo test test-fast lint up down status airflow bench faults differential clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ bench: install ## run the benchmarks and print their ratios
 
 faults: install ## the long fault-injection suite
 	$(PY) -m pytest -q -m fault --run-faults tests/fault
+
+WEEKS ?= 1000
+differential: install ## the night's SQL against its reference model over WEEKS random weeks
+	$(PY) -m pytest -q tests/differential --weeks $(WEEKS)
 
 clean: down ## remove local state (services' data, Airflow home, reports)
 	rm -rf .local

@@ -90,14 +90,21 @@ def nightly_sync() -> None:
 
     @task(outlets=[WAREHOUSE_DAY])
     def load(validated: dict[str, object]) -> dict[str, object]:
-        """Reconcile and load the day, restating the late days it reopens, in one
-        transaction; concurrent loads queue on a lock."""
+        """Reconcile and load the day in one transaction: the records of everyone its events
+        touch and the partner figures of the days it reopens; concurrent loads queue on a
+        lock. A night that would leave a staged event unaccounted for commits nothing."""
+        from warehouse.accounting import UnaccountedEvents
         from warehouse.days import parse_day
         from warehouse.nightly import load as load_day
+        from warehouse.tasks import fail_without_retry
 
-        result = load_day(parse_day(str(validated["day"])), get_current_context()["run_id"])
+        # The same staging rows give the same facts: a retry would drop the same events.
+        with fail_without_retry(UnaccountedEvents):
+            result = load_day(parse_day(str(validated["day"])),
+                              get_current_context()["run_id"])
         return {"day": validated["day"], "rows": result.rows,
-                "restated_days": [d.isoformat() for d in result.restated_days]}
+                "restated_days": [d.isoformat() for d in result.restated_days],
+                "restated_persons": result.restated_persons}
 
     @task
     def summarise(loaded: dict[str, object]) -> dict[str, object]:

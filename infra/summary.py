@@ -40,6 +40,10 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
             "SELECT certificate_number FROM warehouse.subsidy_list ORDER BY 1")]
         subsidy_yuan = _scalar(conn, "SELECT coalesce(sum(amount_yuan), 0) "
                                      "FROM warehouse.subsidy_list")
+        accounted = conn.execute(
+            "SELECT coalesce(sum(staged), 0), coalesce(sum(reflected), 0),"
+            " coalesce(sum(quarantined + flagged), 0), coalesce(sum(unaccounted), 0)"
+            " FROM warehouse.accounting WHERE business_day = %s", (business_day,)).fetchone()
         facts = {table: _scalar(conn, f"SELECT count(*) FROM warehouse.{table}")
                  for (table,) in conn.execute(
                 "SELECT table_name FROM information_schema.tables "
@@ -78,6 +82,11 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
     print(f"\nsubsidy-eligible certificates: {len(subsidy)} (expected "
           f"{len(manifest['subsidy_eligible_certificates'])}), {subsidy_yuan:,} yuan"
           f"  {_check(subsidy_ok)}")
+    staged_n, reflected_n, named_n, unaccounted_n = accounted or (0, 0, 0, 0)
+    balanced = staged_n == sum(staged.values()) and unaccounted_n == 0
+    all_ok &= balanced
+    print(f"\nevery landed event accounted for: {staged_n} staged = {reflected_n} in the "
+          f"warehouse + {named_n} named by a discrepancy or quarantine  {_check(balanced)}")
     print("\nwarehouse facts: " + ", ".join(f"{t}={n}" for t, n in facts.items()))
     print(f"\nresult: {'every count matches the ground truth' if all_ok else 'MISMATCHES above'}")
     return all_ok

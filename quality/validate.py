@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("skillsync.quality")
 
-# Validation results and Data Docs stay beside the other local state, out of git.
-DEFAULT_GX_ROOT = Path(__file__).resolve().parent.parent / ".local" / "gx"
 # Runs linked from the Data Docs index (each older result keeps its own page).
 DOCS_INDEX_RUNS = 60
 
@@ -61,7 +59,7 @@ class BlockingExpectationFailed(RuntimeError):
     """A blocking expectation failed: the day must not be loaded."""
 
 
-def validate_day(database_url: str, day: date, *, gx_root: Path = DEFAULT_GX_ROOT,
+def validate_day(database_url: str, day: date, *, gx_root: Path,
                  severities: Mapping[str, str] | None = None,
                  checks: list[Check] | None = None) -> DayValidation:
     """Validate the day's staging rows; results and Data Docs are kept under gx_root.

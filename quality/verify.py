@@ -15,9 +15,12 @@ import orjson
 import psycopg
 
 from schemas.topics import events_topic, partner_of_topic
+from warehouse.accounting import account_day
 from warehouse.days import SHANGHAI
+from warehouse.db import scoped_engine
 
-# The families that become one fact row per event; the others fold into these rows.
+# The families whose events are each one fact row (others change these rows, or make rows of
+# other tables); warehouse.accounting says where every family's events went.
 FACT_OF_FAMILY = {
     "enrollment.created": "fact_enrollment",
     "completion.recorded": "fact_completion",
@@ -105,6 +108,8 @@ class Observed:
     quarantined: set[EventKey] = field(default_factory=set)
     # fact table -> every (partner, event id) row it holds, repeats included.
     facts: dict[str, list[EventKey]] = field(default_factory=dict)
+    # Staged events of loaded days -> where the warehouse accounts for them (warehouse.accounting).
+    outcomes: dict[EventKey, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -273,18 +278,16 @@ def _manifest(manifest: Mapping[str, Any], seen: Observed) -> Finding:
 
 
 def _warehouse(seen: Observed) -> Finding:
-    """Each staged event of a fact family, from a loaded day, is one fact row, unless
-    validation quarantined it."""
+    """Each staged event of a loaded day is reflected in the warehouse or named with a reason
+    (the accounting identity); a fact row stands for one staged event of its family, once."""
     if not seen.loaded_days:
         return Finding("warehouse")
-    lost: list[EventKey] = []
+    loaded = [k for k, d in seen.staged_day.items() if d in seen.loaded_days]
+    lost = [k for k in loaded if seen.outcomes.get(k, "unaccounted") == "unaccounted"]
     duplicated: list[str] = []
     unexpected: list[EventKey] = []
     for family, table in FACT_OF_FAMILY.items():
         rows = Counter(seen.facts.get(table, ()))
-        wanted = {k for k, f in seen.staged_family.items() if f == family
-                  and seen.staged_day.get(k) in seen.loaded_days and k not in seen.quarantined}
-        lost += [k for k in wanted if k not in rows]
         duplicated += [f"{table}: {k}" for k, n in rows.items() if n > 1]
         unexpected += [k for k in rows if seen.staged_family.get(k) != family]
     return Finding("warehouse", lost=_names(lost), duplicated=tuple(sorted(duplicated)),
@@ -330,6 +333,13 @@ def observe(database_url: str, partners: Iterable[str], day: date | None = None)
                 seen.facts[table] = [(p, e) for p, e in conn.execute(
                     f"SELECT partner_id, event_id FROM warehouse.{table} "
                     "WHERE partner_id = ANY(%(p)s)", params)]
+    if seen.loaded_days:
+        checked = set(partners)
+        with scoped_engine(database_url) as engine, engine.connect() as sa_conn:
+            for loaded in sorted(seen.loaded_days if day is None else {day} & seen.loaded_days):
+                for partner, event_id, _, outcome in account_day(sa_conn, loaded).events():
+                    if partner in checked:
+                        seen.outcomes[(partner, event_id)] = outcome
     return seen
 
 

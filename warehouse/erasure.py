@@ -123,19 +123,8 @@ def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
 def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
     params = {"persons": persons}
     removed: dict[str, int] = {}
-    # Rows that name the person only through their events' keys or references go first, while
-    # the rows that lead to them still exist.
-    removed["warehouse.discrepancy"] = conn.execute(text("""
-        DELETE FROM warehouse.discrepancy d USING (
-            SELECT partner_id || ':' || event_id AS reference FROM staging.events
-            WHERE person = ANY(:persons)
-            UNION SELECT partner_id || ':' || enrollment_id FROM warehouse.fact_enrollment
-            WHERE person = ANY(:persons)
-            UNION SELECT partner_id || ':' || enrollment_id FROM warehouse.fact_completion
-            WHERE person = ANY(:persons)
-            UNION SELECT certificate_number FROM warehouse.fact_certificate
-            WHERE person = ANY(:persons)) mine
-        WHERE d.reference = mine.reference"""), params).rowcount
+    # Rows that name the person only through their events' keys go first, while the events
+    # that lead to them still exist.
     for table, keys in (("warehouse.quarantine", "partner_id, event_id"),
                         ("staging.redeliveries", "partner_id, event_id")):
         removed[table] = conn.execute(text(

@@ -10,6 +10,8 @@ from sqlalchemy import Connection, Engine, text
 from schemas import reference
 from schemas.partners import load_registry
 from warehouse import reconcile
+from warehouse.accounting import account_day, record_account, require_balanced
+from warehouse.sql import statement
 
 SUBSIDY_SCHEME = "training_subsidy"
 
@@ -30,50 +32,61 @@ class ReconcileRules:
 class LoadResult:
     business_day: date
     restated_days: list[date]
+    restated_persons: int
     rows: dict[str, int]
 
 
 def load_day(engine: Engine, day: date, run_id: str,
              rules: ReconcileRules | None = None) -> LoadResult:
-    """Recompute the facts of `day` and of the earlier days its late events belong to.
+    """Load `day`: restate the records of the people its events touch and the partner figures
+    of the days it reopens (warehouse.reconcile says which).
 
-    All loads share one lock: the days two runs restate overlap, so they take turns.
+    Raises UnaccountedEvents, and commits nothing, if any event appended on `day` would be
+    neither reflected nor named. All loads share one lock: what two runs restate may overlap,
+    so they take turns.
     """
     rules = rules or ReconcileRules()
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"))
-        lookback = {"lookback": rules.lookback_days}
-        days = [d for (d,) in conn.execute(reconcile.RESTATE_DAYS, {"d": day, **lookback})]
-        horizon = conn.execute(reconcile.HORIZON, {"d": day}).scalar_one()
-        params = {"days": days, "first": min(days), "h": horizon, **lookback,
+        horizon = conn.execute(statement(reconcile.HORIZON), {"d": day}).scalar_one()
+        params = {"d": day, "h": horizon, "lookback": rules.lookback_days,
                   "duplicate_seconds": rules.duplicate_window_days * 86400,
                   "scheme": SUBSIDY_SCHEME}
+        params["days"] = [d for (d,) in conn.execute(statement(reconcile.SCOPE_DAYS), params)]
         _refresh_reference(conn)
-        conn.execute(reconcile.NIGHT_EVENTS, params)
-        # The facts' look-ups by key would otherwise be ANDed with an append_day/family bitmap
-        # that reads every earlier day: the night's cost then follows history, not the day.
-        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-        for table in reconcile.FACT_TABLES:
-            conn.execute(text(f"DELETE FROM warehouse.{table} WHERE business_day = ANY(:days)"),
-                         params)
-        for statement in reconcile.DIMENSIONS_FROM_DAY:
-            conn.execute(statement, params)
-        rows = {
-            "fact_enrollment": conn.execute(reconcile.ENROLLMENTS, params).rowcount,
-            "fact_completion": conn.execute(reconcile.COMPLETIONS, params).rowcount,
-            "fact_evaluation": conn.execute(reconcile.EVALUATIONS, params).rowcount,
-            "fact_certificate": conn.execute(reconcile.CERTIFICATES, params).rowcount,
-            "fact_subsidy_eligibility": conn.execute(reconcile.SUBSIDIES, params).rowcount,
-            "discrepancy": sum(conn.execute(s, params).rowcount
-                               for s in reconcile.DISCREPANCIES),
-            "partner_scorecard": conn.execute(reconcile.SCORECARD, params).rowcount,
-        }
+        for name in (*reconcile.SCOPE, *reconcile.INTERMEDIATE):
+            conn.execute(statement(name), params)
+        for table, column in reconcile.INDEXED.items():
+            conn.execute(text(f"CREATE INDEX ON {table} ({column})"))
+        for table in ("night_persons", "night_events", *_temp_tables(reconcile.INTERMEDIATE)):
+            conn.execute(text(f"ANALYZE {table}"))
+        persons = conn.execute(text("SELECT count(*) FROM night_persons")).scalar_one()
+        for name in (*reconcile.DELETES, *reconcile.DIMENSIONS):
+            conn.execute(statement(name), params)
+        rows = {table: conn.execute(statement(name), params).rowcount
+                for table, name in reconcile.FACTS.items()}
+        discrepancies = sum(conn.execute(statement(name), params).rowcount
+                            for name in reconcile.PERSON_DISCREPANCIES)
+        rows["fact_control_totals"] = conn.execute(
+            statement(reconcile.CONTROL_TOTALS), params).rowcount
+        rows["discrepancy"] = discrepancies + conn.execute(
+            statement(reconcile.DAY_DISCREPANCIES), params).rowcount
+        rows["partner_scorecard"] = conn.execute(statement(reconcile.SCORECARD), params).rowcount
+        # Every event of the day is reflected or named, or the night does not commit.
+        account = account_day(conn, day)
+        require_balanced(account)
+        record_account(conn, account)
         conn.execute(
             text("INSERT INTO warehouse.load_runs (business_day, run_id, table_name, rows_loaded)"
                  " SELECT :day, :run, t, n FROM unnest(CAST(:tables AS text[]),"
                  " CAST(:counts AS int[])) AS x(t, n) ON CONFLICT DO NOTHING"),
             {"day": day, "run": run_id, "tables": list(rows), "counts": list(rows.values())})
-    return LoadResult(day, days, rows)
+    return LoadResult(day, params["days"], persons, rows)
+
+
+def _temp_tables(names: tuple[str, ...]) -> list[str]:
+    """int_enrollments from night/10_int_enrollments: each file creates the table it names."""
+    return [name.split("/")[-1].split("_", 1)[1] for name in names]
 
 
 def _refresh_reference(conn: Connection) -> None:

@@ -47,7 +47,7 @@ def validate(day: date, run_id: str, settings: NightlySettings | None = None) ->
     s = settings or NightlySettings()
     with scoped_engine(s.database_url.get_secret_value()) as engine:
         url = engine.url.render_as_string(hide_password=False)
-        result = validate_day(url, day, severities=s.expectation_severity)
+        result = validate_day(url, day, gx_root=s.gx_dir, severities=s.expectation_severity)
         record_validation(engine, result, run_id)
     if not result.passed:
         raise BlockingExpectationFailed(f"{day}: {result.failure_message()}")

@@ -13,6 +13,7 @@ from schemas.topics import EVENTS_TOPIC_PATTERN
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:15432/skillsync"
 LOCAL_KAFKA = "127.0.0.1:19092"
 LOCAL_REPORTS = Path(__file__).resolve().parent.parent / ".local" / "reports"
+LOCAL_GX = Path(__file__).resolve().parent.parent / ".local" / "gx"
 
 
 class NightlySettings(KafkaClientSecurity, BaseSettings):
@@ -49,3 +50,5 @@ class NightlySettings(KafkaClientSecurity, BaseSettings):
     report_dir: Path = Field(default=LOCAL_REPORTS, validation_alias="SKILLSYNC_REPORT_DIR")
     report_trend_days: int = Field(default=14, ge=1, le=366,
                                    validation_alias="SKILLSYNC_REPORT_TREND_DAYS")
+    # Great Expectations' validation results and Data Docs.
+    gx_dir: Path = Field(default=LOCAL_GX, validation_alias="SKILLSYNC_GX_DIR")

@@ -100,6 +100,7 @@ def test_warehouse_rows_must_match_staged_events_of_loaded_days_once():
     seen = _clean()
     seen.loaded_days = {date(2023, 11, 15)}
     seen.facts = {"fact_enrollment": [("p1", "e1"), ("p1", "e1"), ("p1", "zz")]}
+    seen.outcomes = {("p1", "e1"): "reflected", ("p1", "e2"): "unaccounted"}
 
     finding = judge(ACKS, MANIFEST, seen).finding("warehouse")
 
