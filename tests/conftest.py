@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import fcntl
 import os
-import secrets
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from infra import airflow as local_airflow
 from infra import postgres as local_postgres
 from infra.kafka import service as local_kafka
-from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT, LocalServices
+from tests.support.kafka import fresh_topics
+from tests.support.seed import SEED_VARIABLE, Seeded, derived_seed, run_seed
 
 # Tests run their own services beside a developer's demo, so neither disturbs the other.
 # Two checkouts testing at once on one machine give one of them another port offset.
+_BEFORE = pytest.StashKey[dict[Path, int]]()
 _PORT_OFFSET = int(os.environ.get("SKILLSYNC_TEST_PORT_OFFSET", "0"))
 TEST_SERVICES = LocalServices(
     state_dir=REPO_ROOT / ".local" / "test", kafka_port=19192 + _PORT_OFFSET,
@@ -35,11 +40,73 @@ TEMPLATE_DB = f"skillsync_template_{os.getpid()}"
 # Airflow reads its configuration when first imported: point it at the test services now.
 os.environ.update({k: v for k, v in local_airflow.environment(TEST_SERVICES, base={}).items()
                    if k.startswith("AIRFLOW")})
+# Whatever the code under test writes by default (reports, Data Docs, examples found by
+# hypothesis) goes under the tests' own folder, never into a developer's demo state.
+os.environ["SKILLSYNC_REPORT_DIR"] = str(TEST_SERVICES.state_dir / "reports")
+os.environ["SKILLSYNC_GX_DIR"] = str(TEST_SERVICES.state_dir / "gx")
+hypothesis.settings.register_profile("skillsync", database=DirectoryBasedExampleDatabase(
+    TEST_SERVICES.state_dir / "hypothesis"))
+hypothesis.settings.load_profile("skillsync")
+# Folders a test run may write in (besides temporary folders outside the checkout).
+_WRITABLE = (TEST_SERVICES.state_dir, REPO_ROOT / ".git", REPO_ROOT / ".venv")
+_CACHES = {"__pycache__", ".mypy_cache", ".ruff_cache"}
+
+
+def _files_outside_test_state() -> dict[Path, int]:
+    found = {}
+    for path in REPO_ROOT.rglob("*"):
+        if any(path.is_relative_to(w) for w in _WRITABLE) or _CACHES & set(path.parts):
+            continue
+        if path.is_file():
+            found[path] = path.stat().st_mtime_ns
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = _files_outside_test_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    after = _files_outside_test_state()
+    written = sorted(str(p.relative_to(REPO_ROOT)) for p, t in after.items() if before.get(p) != t)
+    if written:
+        # Tests write under .local/test and temporary folders only.
+        print(f"\ntests wrote outside .local/test: {written[:20]}", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-faults", action="store_true",
                      help="also run the long fault-injection scenarios (make faults)")
+    group = parser.getgroup("differential", "the night against its reference model")
+    group.addoption("--weeks", type=int, default=30,
+                    help="random weeks the differential test runs (make differential: 1000)")
+    group.addoption("--week-seed", type=int, default=None,
+                    help="replay the one week with this seed (printed by a failure)")
+    group.addoption("--start", type=date.fromisoformat, default=None,
+                    help="with --week-seed: the week's first day (printed by a failure)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"test seed: {run_seed()} (replay: {SEED_VARIABLE}={run_seed()})"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if report.failed:
+        report.sections.append(("seed", f"replay: {SEED_VARIABLE}={run_seed()} "
+                                        f"pytest '{item.nodeid}'"))
+    return report
+
+
+@pytest.fixture
+def seeded(request: pytest.FixtureRequest) -> Seeded:
+    """This test's draws (ids, keys, "today"), replayed by the run's seed."""
+    return Seeded(derived_seed(request.node.nodeid))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -127,18 +194,20 @@ def database_url(services: Services, migrated_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def new_partners(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
-    """Make partners of the given roles with topics no other test uses.
+def new_partners(kafka_bootstrap: str, seeded: Seeded) -> Callable[..., dict[str, str]]:
+    """Make partners of the given roles, with ids from the test's seed and empty topics.
 
     Returns {role-or-name: partner_id}; the registry the test needs is `registry_for(ids)`.
+    A replayed seed names the same partners: topics an earlier run left are made anew.
     """
 
-    def make(*roles: str) -> dict[str, str]:
+    def make(*roles: str, topic_overrides: dict[str, str] | None = None) -> dict[str, str]:
         from schemas.topics import events_topic, rejects_topic
 
-        made = {role: f"t{uuid.uuid4().hex[:10]}" for role in roles}
-        ensure_topics(kafka_bootstrap, [t for p in made.values()
-                                        for t in (events_topic(p), rejects_topic(p))])
+        made = {role: seeded.partner_id() for role in roles}
+        fresh_topics(kafka_bootstrap, [t for p in made.values()
+                                       for t in (events_topic(p), rejects_topic(p))],
+                     topic_overrides)
         return made
 
     return make
@@ -148,7 +217,8 @@ def new_partners(kafka_bootstrap: str) -> Callable[..., dict[str, str]]:
 def pseudonymiser():
     from schemas.pseudonym import Pseudonymiser
 
-    return Pseudonymiser({"t1": secrets.token_bytes(32)}, active_key_id="t1")
+    key = Seeded(derived_seed("pseudonym key")).key()
+    return Pseudonymiser({"t1": key}, active_key_id="t1")
 
 
 @pytest.fixture(scope="session")

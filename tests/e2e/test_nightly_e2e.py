@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -14,7 +13,7 @@ from consumers.settings import ConsumerSettings
 from schemas.topics import events_topic
 from tests.support.events import encode, enrollment, registry_with
 from tests.support.kafka import publish
-from warehouse.days import SHANGHAI
+from tests.support.nightly import SENDER_CLOCK, at_noon_ms
 
 pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "nightly_sync.py"
@@ -36,12 +35,16 @@ def _warehouse_rows(database_url: str) -> list[tuple]:
 
 
 def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
-        kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch):
-    partners = new_partners("training_platform", "technician_college")
+        kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch,
+        seeded):
+    partners = new_partners("training_platform", "technician_college",
+                            topic_overrides=SENDER_CLOCK)
+    today = seeded.today
     published = 0
     for pid in partners.values():
         published += publish(kafka_bootstrap, events_topic(pid),
-                             [encode(enrollment(pid, n)) for n in range(150)])
+                             [encode(enrollment(pid, n)) for n in range(150)],
+                             timestamp_ms=at_noon_ms(today))
     pattern = "^skills\\.events\\.(" + "|".join(partners.values()) + ")$"
     group = f"e2e-{partners['training_platform']}"
     settings = ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
@@ -53,13 +56,11 @@ def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("SKILLSYNC_CONSUMER_GROUP", group)
     monkeypatch.setenv("SKILLSYNC_TOPIC_PATTERN", pattern)
-    today = datetime.now(SHANGHAI).date()
     dag = _load_dag()
 
-    first = dag.test(logical_date=datetime.now(SHANGHAI),
-                     run_conf={"business_day": today.isoformat()})
+    first = dag.test(logical_date=None, run_conf={"business_day": today.isoformat()})
     after_first = _warehouse_rows(database_url)
-    second = dag.test(logical_date=datetime.now(SHANGHAI),
+    second = dag.test(logical_date=None,
                       run_conf={"business_day": today.isoformat()})
 
     assert str(first.state) == "success" and str(second.state) == "success"
@@ -68,9 +69,12 @@ def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
 
 
 def test_a_blocking_expectation_stops_the_run_before_the_load(
-        kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch):
-    pid = new_partners("training_platform")["training_platform"]
-    publish(kafka_bootstrap, events_topic(pid), [encode(enrollment(pid, n)) for n in range(20)])
+        kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch,
+        seeded):
+    pid = new_partners("training_platform", topic_overrides=SENDER_CLOCK)["training_platform"]
+    today = seeded.today
+    publish(kafka_bootstrap, events_topic(pid), [encode(enrollment(pid, n)) for n in range(20)],
+            timestamp_ms=at_noon_ms(today))
     group = f"e2e-{pid}"
     pattern = f"^skills\\.events\\.{pid}$"
     IngestService(ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
@@ -85,9 +89,8 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
                         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
                         "SKILLSYNC_TOPIC_PATTERN": pattern}.items():
         monkeypatch.setenv(name, value)
-    today = datetime.now(SHANGHAI).date()
 
-    run = _load_dag().test(logical_date=datetime.now(SHANGHAI),
+    run = _load_dag().test(logical_date=None,
                            run_conf={"business_day": today.isoformat()})
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}

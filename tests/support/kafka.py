@@ -6,15 +6,22 @@ import time
 from collections.abc import Iterable
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from infra.kafka.topics import connect_admin, ensure_topics
 
 
 def publish(bootstrap: str, topic: str, values: Iterable[bytes], *,
-            key: bytes | None = None) -> int:
-    """Send and wait for every acknowledgement; return how many were acknowledged."""
+            key: bytes | None = None, timestamp_ms: int | None = None) -> int:
+    """Send and wait for every acknowledgement; return how many were acknowledged.
+
+    timestamp_ms: the records' time, which topics that keep producers' timestamps record.
+    """
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                              max_request_size=4 * 1024 * 1024, linger_ms=5)
     try:
-        futures = [producer.send(topic, value, key=key) for value in values]
+        futures = [producer.send(topic, value, key=key, timestamp_ms=timestamp_ms)
+                   for value in values]
         producer.flush(timeout=60)
         return sum(1 for f in futures if f.get(timeout=60) is not None)
     finally:
@@ -39,3 +46,33 @@ def read_topic(bootstrap: str, topic: str, count: int, *, timeout: float = 30.0)
         return records
     finally:
         consumer.close()
+
+
+def fresh_topics(bootstrap: str, names: Iterable[str],
+                 overrides: dict[str, str] | None = None) -> None:
+    """Create the topics empty (with these configs over the partner topics' own): any left by
+    an earlier run with the same names goes first."""
+    names = sorted(set(names))
+    admin = connect_admin(bootstrap)
+    try:
+        stale = sorted(set(names) & set(admin.list_topics()))
+        if stale:
+            admin.delete_topics(stale)
+            # Deletion finishes in the background; a topic is gone once no listing names it.
+            deadline = time.monotonic() + 60
+            while set(stale) & set(admin.list_topics()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics {stale} still exist a minute after deletion")
+                time.sleep(0.2)
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ensure_topics(bootstrap, names, overrides=overrides)
+            return
+        except KafkaError:
+            # A name whose deletion the controller has not finished is refused for a moment.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

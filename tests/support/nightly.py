@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
 
-import orjson
 import psycopg
 from kafka import KafkaProducer
-from kafka.admin import ConfigResource, ConfigResourceType
 from pydantic import SecretStr
 
 from consumers.service import IngestService
 from consumers.settings import ConsumerSettings
-from infra.kafka.topics import TOPIC_CONFIG, connect_admin
 from partners.simulate import OutgoingMessage, Simulation
 from schemas.partners import Partner, PartnerRegistry, load_registry
 from schemas.pseudonym import Pseudonymiser
-from schemas.topics import events_topic
+from warehouse.days import SHANGHAI
 from warehouse.db import scoped_engine
 from warehouse.load import ReconcileRules, load_day
 
-# Tables whose rows a night decides; run bookkeeping (load_runs, validation_results) is not one.
+# Tables whose rows a night decides; run bookkeeping (load_runs, validation_results, and
+# accounting, each day's identity as of its latest load) is not one.
 NIGHT_TABLES = (
     "fact_enrollment", "fact_completion", "fact_evaluation", "fact_certificate",
-    "fact_subsidy_eligibility", "discrepancy", "partner_scorecard", "dim_date", "dim_person",
+    "fact_subsidy_eligibility", "discrepancy", "partner_scorecard", "fact_control_totals",
+    "dim_date", "dim_person",
     "dim_institution", "dim_partner", "dim_occupation", "dim_level", "dim_district",
     "dim_subsidy_rule",
 )
@@ -40,55 +38,32 @@ def registry_of(partners: Mapping[str, str]) -> PartnerRegistry:
         for pid, role in partners.items()})
 
 
-def use_sender_clock(bootstrap: str, topics: Iterable[str]) -> None:
-    """Let these test topics keep the producer's timestamps, so a test can replay past days.
+# Test topics replaying past days keep the producer's timestamps: production topics are stamped
+# with the broker's append time, but a test publishing last week's traffic now needs the broker
+# to record when each message was really sent. They are kept whatever their age, which
+# retention would otherwise delete at once. Set at creation: a topic altered afterwards stamps
+# its first messages with the broker's clock until the change reaches its log.
+SENDER_CLOCK = {"message.timestamp.type": "CreateTime", "retention.ms": "-1"}
 
-    Production topics are stamped with the broker's append time; a test publishing last week's
-    traffic now needs the broker to record when each message was really sent.
-    """
-    resources = [ConfigResource(ConfigResourceType.TOPIC, topic,
-                                configs={**TOPIC_CONFIG, "message.timestamp.type": "CreateTime"})
-                 for topic in topics]
-    admin = connect_admin(bootstrap)
-    try:
-        # Right after creation the broker may not know the topics' configs yet: ask again.
-        for attempt in range(20):
-            try:
-                admin.alter_configs(resources)
-                return
-            except ValueError:
-                if attempt == 19:
-                    raise
-                time.sleep(0.25)
-    finally:
-        admin.close()
+
+def at_noon_ms(day: date) -> int:
+    """A record timestamp on `day` (Asia/Shanghai), for topics that keep producers' times."""
+    return int(datetime.combine(day, time(12), SHANGHAI).timestamp() * 1000)
 
 
 def publish_as_sent(bootstrap: str, messages: Iterable[OutgoingMessage]) -> int:
-    """Publish in order, each stamped with the time its partner sent it (the event's `time`).
-
-    Unparseable messages take the previous message's time: they were sent in between.
-    """
+    """Publish in order, each stamped with the time the simulated broker appends it."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                              linger_ms=5)
     try:
-        futures, stamp = [], 0
-        for message in messages:
-            stamp = max(stamp, _sent_at_ms(message.value) or stamp)
-            futures.append(producer.send(message.topic, message.value, key=message.key,
-                                         headers=list(message.headers), timestamp_ms=stamp))
+        futures = [producer.send(message.topic, message.value, key=message.key,
+                                 headers=list(message.headers),
+                                 timestamp_ms=message.appended_at_ms)
+                   for message in messages]
         producer.flush(timeout=60)
         return sum(1 for f in futures if f.get(timeout=60) is not None)
     finally:
         producer.close(timeout=10)
-
-
-def _sent_at_ms(value: bytes) -> int | None:
-    try:
-        sent = orjson.loads(value).get("time")
-        return int(datetime.fromisoformat(sent).timestamp() * 1000)
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return None
 
 
 def ingest(bootstrap: str, database_url: str, partner_ids: Iterable[str],
@@ -103,7 +78,7 @@ def ingest(bootstrap: str, database_url: str, partner_ids: Iterable[str],
 
 def land_simulation(simulation: Simulation, *, bootstrap: str, database_url: str,
                     partners: Mapping[str, str], pseudonymiser: Pseudonymiser) -> None:
-    use_sender_clock(bootstrap, [events_topic(p) for p in partners])
+    """Publish as sent and ingest; the partners' topics must keep SENDER_CLOCK timestamps."""
     publish_as_sent(bootstrap, simulation.messages)
     ingest(bootstrap, database_url, partners, registry_of(partners), pseudonymiser,
            group=f"nightly-{min(partners)}")

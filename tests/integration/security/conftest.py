@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from infra.local import LocalServices
 from schemas.partners import PartnerRegistry
 from schemas.topics import events_topic, rejects_topic
 from tests.support.events import registry_with
+from tests.support.seed import Seeded, derived_seed
 
 
 def free_port() -> int:
@@ -60,14 +60,16 @@ class SecuredKafka:
 
 
 @pytest.fixture(scope="module")
-def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredKafka]:
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory,
+                  request: pytest.FixtureRequest) -> Iterator[SecuredKafka]:
     """Started for the module and stopped after it: this broker is ours alone."""
     state: Path = tmp_path_factory.mktemp("secured")
     cfg = LocalServices(state_dir=state, kafka_port=free_port(),
                         kafka_controller_port=free_port(), kafka_tls_port=free_port(),
                         kafka_internal_port=free_port(), kafka_plaintext_port=free_port(),
                         kafka_security=True, kafka_heap_mb=384, kafka_partitions=1)
-    partners = {name: f"s{uuid.uuid4().hex[:8]}" for name in ("a", "b", "c")}
+    draws = Seeded(derived_seed(request.module.__name__))
+    partners = {name: draws.partner_id("s") for name in ("a", "b", "c")}
     registry = only(registry_with({pid: "training_platform" for pid in partners.values()}),
                     list(partners.values()))
     kafka_service.start(cfg)

@@ -14,7 +14,6 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from schemas.topics import events_topic
 from tests.support.consumers import service, wait_for
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
-from warehouse.days import SHANGHAI
+from tests.support.nightly import appended_days
 from warehouse.erasure import main as erasure_main
 
 pytestmark = pytest.mark.integration
@@ -198,16 +197,18 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
                         "SKILLSYNC_CONSUMER_GROUP": group,
                         "SKILLSYNC_TOPIC_PATTERN": f"^skills\\.events\\.{pid}$",
                         "SKILLSYNC_PSEUDONYM_KEY_FILE": str(key_file),
-                        "SKILLSYNC_REPORT_DIR": str(tmp_path / "reports")}.items():
+                        "SKILLSYNC_REPORT_DIR": str(tmp_path / "reports"),
+                        "SKILLSYNC_GX_DIR": str(tmp_path / "gx")}.items():
         monkeypatch.setenv(name, value)
 
     consumer = service(kafka_bootstrap, database_url, {"training_platform": pid}, pseudonymiser,
                        group_id=group)
     stats = _land_with_one_batch_retried(database_url, consumer)
-    day = datetime.now(SHANGHAI).date()
+    # The day the broker appended the canaries on (this test publishes live).
+    (day,) = appended_days(database_url)
     gx_root = tmp_path / "gx"
     validate_day(database_url, day, gx_root=gx_root)
-    nightly = _dag("nightly_sync").test(logical_date=datetime.now(SHANGHAI), use_executor=True,
+    nightly = _dag("nightly_sync").test(logical_date=None, use_executor=True,
                                         run_conf={"business_day": day.isoformat()})
     with psycopg.connect(database_url) as conn:
         people: dict[str, str] = dict(conn.execute(
@@ -218,7 +219,7 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     assert erasure_main(["request", "--requested-by", "dpo@city", "--reason", "canary",
                          "--print"]) == 0
     request = json.loads(capsys.readouterr().out)
-    erasure = _dag("erase_person").test(logical_date=datetime.now(SHANGHAI), use_executor=True,
+    erasure = _dag("erase_person").test(logical_date=None, use_executor=True,
                                         run_conf=request)
 
     assert (stats.landed, stats.rejected) == (4, 4)

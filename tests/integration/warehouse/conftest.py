@@ -11,7 +11,7 @@ import pytest
 
 from partners.faults import Faults
 from partners.simulate import simulate
-from tests.support.nightly import appended_days, land_simulation, registry_of
+from tests.support.nightly import SENDER_CLOCK, appended_days, land_simulation, registry_of
 
 ROLES = ("training_platform", "training_platform", "technician_college", "evaluation_org",
          "evaluation_org")
@@ -30,14 +30,16 @@ class SimulatedWeek:
 
 
 @pytest.fixture
-def simulated_week(kafka_bootstrap, database_url, new_partners,
-                   pseudonymiser) -> Callable[..., SimulatedWeek]:
-    def make(events: int = 1500, days: int = 7, faults: Faults = FAULTS,
-             seed: int = 7) -> SimulatedWeek:
-        made = new_partners(*[f"{role}#{i}" for i, role in enumerate(ROLES)])
+def simulated_week(kafka_bootstrap, database_url, new_partners, pseudonymiser,
+                   seeded) -> Callable[..., SimulatedWeek]:
+    """A week of the test's partners, from its seed: their ids, the first day, the events."""
+
+    def make(events: int = 1500, days: int = 7, faults: Faults = FAULTS) -> SimulatedWeek:
+        made = new_partners(*[f"{role}#{i}" for i, role in enumerate(ROLES)],
+                            topic_overrides=SENDER_CLOCK)
         partners = {pid: label.split("#")[0] for label, pid in made.items()}
-        first = date.today() - timedelta(days=days + 10)
-        simulation = simulate(first, events, seed, faults, days,
+        first = seeded.today - timedelta(days=days + 10)
+        simulation = simulate(first, events, seeded.rng.getrandbits(32), faults, days,
                               registry=registry_of(partners))
         land_simulation(simulation, bootstrap=kafka_bootstrap, database_url=database_url,
                         partners=partners, pseudonymiser=pseudonymiser)

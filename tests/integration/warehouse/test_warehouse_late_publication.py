@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -14,8 +14,7 @@ from partners.simulate import simulate
 from schemas.topics import events_topic
 from tests.integration.warehouse.conftest import ROLES
 from tests.support.kafka import publish
-from tests.support.nightly import ingest, registry_of
-from warehouse.days import SHANGHAI
+from tests.support.nightly import SENDER_CLOCK, at_noon_ms, ingest, registry_of
 from warehouse.nightly import load
 from warehouse.settings import NightlySettings
 
@@ -23,17 +22,19 @@ pytestmark = pytest.mark.integration
 
 
 def test_yesterdays_events_published_today_meet_their_control_totals(
-        kafka_bootstrap, database_url, new_partners, pseudonymiser):
-    made = new_partners(*[f"{role}#{i}" for i, role in enumerate(ROLES)])
+        kafka_bootstrap, database_url, new_partners, pseudonymiser, seeded):
+    made = new_partners(*[f"{role}#{i}" for i, role in enumerate(ROLES)],
+                        topic_overrides=SENDER_CLOCK)
     partners = {pid: label.split("#")[0] for label, pid in made.items()}
-    today = datetime.now(SHANGHAI).date()
-    simulation = simulate(today - timedelta(days=1), 800, 11, Faults(missing=2),
-                          registry=registry_of(partners))
-    # Published now through topics stamped with the broker's append time: every event of
-    # yesterday, and yesterday's totals, arrive on today's append day.
+    today = seeded.today
+    simulation = simulate(today - timedelta(days=1), 800, seeded.rng.getrandbits(32),
+                          Faults(missing=2), registry=registry_of(partners))
+    # Every event of yesterday, and yesterday's totals, published together today: they all
+    # arrive on today's append day.
     for pid in partners:
         publish(kafka_bootstrap, events_topic(pid),
-                [m.value for m in simulation.messages if m.topic == events_topic(pid)])
+                [m.value for m in simulation.messages if m.topic == events_topic(pid)],
+                timestamp_ms=at_noon_ms(today))
     ingest(kafka_bootstrap, database_url, partners, registry_of(partners), pseudonymiser,
            group=f"late-{min(partners)}")
 

@@ -11,7 +11,9 @@ import pytest
 
 from partners.faults import Faults
 from tests.support.nightly import load_days, table_checksums
+from warehouse.db import scoped_engine
 from warehouse.load import ReconcileRules
+from warehouse.rebuild import rebuild
 
 pytestmark = pytest.mark.integration
 
@@ -146,3 +148,21 @@ def test_two_concurrent_loads_of_one_day_load_it_once(simulated_week):
     assert table_checksums(week.database_url) == alone
     assert _rows(week.database_url, "SELECT count(DISTINCT run_id) FROM warehouse.load_runs"
                  f" WHERE business_day = '{day}'")[0][0] == 3
+
+
+def test_a_rebuild_after_the_facts_were_emptied_restores_every_row(simulated_week):
+    week = simulated_week(events=600)
+    _load_week(week.database_url, week.days)
+    loaded = table_checksums(week.database_url)
+    with psycopg.connect(week.database_url) as conn:
+        # What a migration that changes the night's rules does before the rebuild.
+        conn.execute("TRUNCATE warehouse.fact_enrollment, warehouse.fact_completion,"
+                     " warehouse.fact_evaluation, warehouse.fact_certificate,"
+                     " warehouse.fact_subsidy_eligibility, warehouse.discrepancy,"
+                     " warehouse.partner_scorecard, warehouse.fact_control_totals")
+
+    with scoped_engine(week.database_url) as engine:
+        rebuilt = rebuild(engine, "rebuild", ReconcileRules())
+
+    assert [r.business_day for r in rebuilt] == week.days
+    assert table_checksums(week.database_url) == loaded
