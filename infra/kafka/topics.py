@@ -51,9 +51,14 @@ def connect_admin(bootstrap: str, *, timeout: float = 60.0,
 
 def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
                   replication: int = 1, min_insync: int | None = None,
+                  overrides: dict[str, str] | None = None,
                   **client_options: Any) -> list[str]:
-    """Create whichever of the topics are missing; return the ones created."""
+    """Create whichever of the topics are missing; return the ones created.
+
+    overrides: topic configs to create them with instead of the partner topics' own.
+    """
     extra = {} if min_insync is None else {"min.insync.replicas": str(min_insync)}
+    extra |= overrides or {}
     admin = connect_admin(bootstrap, **client_options)
     try:
         existing = set(admin.list_topics())
