@@ -25,3 +25,5 @@ WEDGED = Gauge("skillsync_consumer_wedged",
                "1 once the watchdog found this process unable to progress (it exits)")
 TOPIC_RECREATED = Counter("skillsync_topic_recreated_total",
                           "Partitions found re-created: read again from their new start", ["topic"])
+REJOINS_ASKED = Counter("skillsync_consumer_rejoins_asked_total",
+                        "Joins the Kafka client left unfinished, asked for again")

@@ -76,6 +76,7 @@ class Watchdog:
         self._progress_at = time.monotonic()
         self._checked_at = time.monotonic()
         self._missing_member: str | None = None  # seen missing once: a second look decides
+        self._rebalancing_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -132,8 +133,30 @@ class Watchdog:
         metrics.IN_GROUP.set(int(in_group))
         if in_group:
             self._check_listed(membership.member_id)
+        self._finish_lost_join(consumer, membership.state == MemberState.REBALANCING, now)
         if owned and now - self._progress_at > self._stall_s:
             self._check_stalled(consumer, owned)
+
+    def _finish_lost_join(self, consumer: KafkaConsumer, rebalancing: bool, now: float) -> None:
+        """A join the client started and then forgot is asked for again.
+
+        kafka-python 3.0.12 loses a rejoin triggered by a metadata change (a new topic) when
+        the join completes between two polls: it stops heartbeating and never applies the new
+        assignment (docs/reliability.md, case 4). Still rebalancing at two checks in a row, the
+        member asks to rejoin; during a rejoin that is merely slow this changes nothing.
+        """
+        if not rebalancing:
+            self._rebalancing_since = None
+            return
+        if self._rebalancing_since is None:
+            self._rebalancing_since = now
+            return
+        log.warning("group join not finished by the client, asking it to rejoin",
+                    extra={"group": self._group_id,
+                           "rebalancing_s": round(now - self._rebalancing_since, 1)})
+        metrics.REJOINS_ASKED.inc()
+        _request_rejoin(consumer)
+        self._rebalancing_since = now
 
     def _check_listed(self, member_id: str) -> None:
         """Does the group coordinator still list this member? Asked twice before deciding."""
@@ -167,6 +190,11 @@ class Watchdog:
                   f"records wait on owned partitions: {behind}")
         self._wedged(reason)
         raise Wedged(reason)
+
+
+def _request_rejoin(consumer: KafkaConsumer) -> None:
+    # The coordinator's own flag: need_rejoin() then stays true until a join completes.
+    consumer._coordinator.request_rejoin()
 
 
 class GroupMembers:
