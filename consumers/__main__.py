@@ -116,18 +116,17 @@ def _run(args: argparse.Namespace) -> int:
         stats = service.run(until_caught_up=args.until_caught_up,
                             idle_timeout_s=args.idle_timeout,
                             catch_up_patience_s=args.catch_up_patience)
-    except Wedged as wedged:
-        print(f"skillsync-consumer: wedged, exiting for the supervisor to restart: {wedged}",
-              file=sys.stderr)
+    except Wedged:
+        # The watchdog has said why, loudly; a supervisor starting it again recovers.
+        log.error("consumer exiting wedged", extra={"exit_status": WEDGED_EXIT})
         return WEDGED_EXIT
     log.info("consumer stopped", extra={"consumed": stats.consumed, "landed": stats.landed,
                                         "redelivered": stats.redelivered,
                                         "rejected": stats.rejected, "batches": stats.batches,
                                         "dropped": stats.dropped})
     if stats.behind:
-        behind = ", ".join(f"{t}[{p}]: {n}" for (t, p), n in sorted(stats.behind.items()))
-        print(f"skillsync-consumer: not caught up, records still to land: {behind}",
-              file=sys.stderr)
+        log.error("not caught up", extra={"behind": {
+            f"{t}[{p}]": n for (t, p), n in sorted(stats.behind.items())}})
         return NOT_CAUGHT_UP_EXIT
     return 0
 
