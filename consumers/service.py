@@ -55,6 +55,11 @@ SERVICE_VERSION = "0.1.0"
 # Business days are Asia/Shanghai calendar days; the zone has had no DST since 1991.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError)
+# kafka-python multiplies its reconnect backoff about fourfold per failure up to 30 s: after a
+# broker restart of a few seconds the client would wait half a minute to notice, and in its
+# constructor that outgrows the 30 s it allows for bootstrapping (docs/reliability.md). One
+# second is the Java client's ceiling.
+RECONNECT_BACKOFF_MAX_MS = 1000
 # Room for a whole batch per partition in one fetch, so polls rarely wait on the wire.
 MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
@@ -181,6 +186,7 @@ class IngestService:
         self._rejects_topics_ready: set[str] = set()
         self._landing_thread: ThreadPoolExecutor | None = None
         self._in_flight: _InFlight | None = None
+        self._idle_since = time.monotonic()
         self.stats = RunStats()
         self.health = Health()
         self._group_members = GroupMembers(
@@ -198,8 +204,17 @@ class IngestService:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _open(self) -> KafkaConsumer:
+        # The client bootstraps in its constructor and gives up after 30 s: a broker that is
+        # away then is waited for like any later outage, never a crash.
+        consumer = self._with_retry(self._new_consumer, what="kafka")
+        consumer.subscribe(pattern=self._settings.topic_pattern, listener=self._positions)
+        self._consumer = consumer
+        self._landing_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander")
+        return consumer
+
+    def _new_consumer(self) -> KafkaConsumer:
         s = self._settings
-        consumer = KafkaConsumer(
+        return KafkaConsumer(
             bootstrap_servers=s.bootstrap_servers.split(","),
             group_id=s.group_id,
             # Host and pid name the process in the group's member list (`consumers status`).
@@ -215,12 +230,9 @@ class IngestService:
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=min(3000, s.session_timeout_ms // 3),
             partition_assignment_strategy=(CooperativeStickyAssignor,),
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             **s.kafka_security(),
         )
-        consumer.subscribe(pattern=s.topic_pattern, listener=self._positions)
-        self._consumer = consumer
-        self._landing_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander")
-        return consumer
 
     def _rejects_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -230,6 +242,7 @@ class IngestService:
                 client_id=f"skillsync-rejects-{s.group_id}",
                 acks="all", enable_idempotence=True, linger_ms=5,
                 max_request_size=REJECTS_MAX_MESSAGE_BYTES,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 **s.kafka_security(),
             )
         return self._producer
@@ -267,8 +280,12 @@ class IngestService:
         moved for catch_up_patience_s (default: twice the session timeout, so a dead member's
         partitions come to a live one) ends the run with it named in `stats.behind`.
         """
-        consumer = self._open()
-        idle_since = time.monotonic()
+        try:
+            consumer = self._open()
+        except _Stopping:
+            self.close()
+            return self.stats
+        self._idle_since = time.monotonic()
         patience = catch_up_patience_s
         if patience is None:
             patience = 2 * self._settings.session_timeout_ms / 1000 + 15
@@ -277,32 +294,10 @@ class IngestService:
         try:
             while not self._stop.is_set():
                 self._watchdog.check()
-                # With a batch landing, take only what is already fetched: if nothing is, the
-                # wait is better spent finishing that batch.
-                landing = self._in_flight is not None
-                with self._watchdog.kafka_call("poll"):
-                    polled = consumer.poll(timeout_ms=0 if landing else 500)
-                self._notice_recreated_topics(consumer)
-                if self._positions.to_restore:
-                    # Positions read from PostgreSQL must include the batch in flight.
-                    self._settle(consumer)
-                    polled = self._restore_positions(consumer, polled)
-                if polled:
-                    self._process(consumer, polled)
-                    idle_since = time.monotonic()
-                    self._watchdog.progressed()
-                    continue
-                self._settle(consumer)
-                # Nothing fetched: a position may still have moved past transaction markers
-                # or aborted records; PostgreSQL must say so too, or lag would never clear.
-                self._land_read_positions(consumer)
-                if catch_up is not None and not landing:
-                    behind = self._behind(consumer)
-                    if behind is not None and catch_up.done(behind):
-                        self.stats.behind = behind
+                # One turn must end: a client stuck inside any call is seen by the watchdog.
+                with self._watchdog.kafka_call("the service loop"):
+                    if self._turn(consumer, catch_up, idle_timeout_s):
                         break
-                if idle_timeout_s is not None and time.monotonic() - idle_since > idle_timeout_s:
-                    break
             # The batch in hand lands before leaving.
             self._settle(consumer)
         except _Stopping:
@@ -310,6 +305,34 @@ class IngestService:
         finally:
             self.close()
         return self.stats
+
+    def _turn(self, consumer: KafkaConsumer, catch_up: _CatchUp | None,
+              idle_timeout_s: float | None) -> bool:
+        """One poll and what follows it; True when the run is over."""
+        # With a batch landing, take only what is already fetched: if nothing is, the wait
+        # is better spent finishing that batch.
+        landing = self._in_flight is not None
+        polled = consumer.poll(timeout_ms=0 if landing else 500)
+        self._notice_recreated_topics(consumer)
+        if self._positions.to_restore:
+            # Positions read from PostgreSQL must include the batch in flight.
+            self._settle(consumer)
+            polled = self._restore_positions(consumer, polled)
+        if polled:
+            self._process(consumer, polled)
+            self._idle_since = time.monotonic()
+            self._watchdog.progressed()
+            return False
+        self._settle(consumer)
+        # Nothing fetched: a position may still have moved past transaction markers or
+        # aborted records; PostgreSQL must say so too, or lag would never clear.
+        self._land_read_positions(consumer)
+        if catch_up is not None and not landing:
+            behind = self._behind(consumer)
+            if behind is not None and catch_up.done(behind):
+                self.stats.behind = behind
+                return True
+        return idle_timeout_s is not None and time.monotonic() - self._idle_since > idle_timeout_s
 
     # -- positions -------------------------------------------------------------------------
 
@@ -686,6 +709,7 @@ class IngestService:
                     self._lander.discard_connection()
                 log.warning("service unavailable, retrying", extra={
                     "service": what, "error": type(exc).__name__, "retry_in_s": delay})
+                self._watchdog.waiting()
                 if self._stop.wait(delay):
                     # Leaving without committing loses nothing: the batch is read again.
                     raise _Stopping from exc

@@ -54,8 +54,9 @@ class Watchdog:
     """Checks, from the service's loop and from a thread of its own, that the member works.
 
     Three signs of a wedged member, whatever its cause (see docs/reliability.md):
-    - a call into the Kafka client has not returned for `stall_s` (its I/O thread is stuck:
-      the loop cannot check anything, so the watchdog's thread calls `on_stuck`);
+    - a turn of the service's loop (or a call into the Kafka client) has not ended for
+      `stall_s`, waits for an unavailable service aside (its I/O thread is stuck: the loop
+      cannot check anything, so the watchdog's thread calls `on_stuck`);
     - the client believes it holds its partitions, but the group coordinator no longer lists
       its member id (removed for missing heartbeats);
     - records wait on partitions it owns and nothing was read for `stall_s`.
@@ -100,11 +101,18 @@ class Watchdog:
     def progressed(self) -> None:
         self._progress_at = time.monotonic()
 
+    def waiting(self) -> None:
+        """The loop waits for an unavailable service: alive, and not stalled by itself."""
+        now = time.monotonic()
+        self._progress_at = self.health.loop_at = now
+        if self._call is not None:
+            self._call = (self._call[0], now)
+
     def _watch_calls(self) -> None:
         while not self._stop.wait(1.0):
             call = self._call
             if call is not None and time.monotonic() - call[1] > self._stall_s:
-                reason = (f"the Kafka client's {call[0]}() has not returned for "
+                reason = (f"{call[0]} has not come back from the Kafka client for "
                           f"{time.monotonic() - call[1]:.0f}s")
                 self._wedged(reason)
                 self._on_stuck(reason)

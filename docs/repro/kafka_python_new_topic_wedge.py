@@ -11,6 +11,7 @@ wedged attempt, how long the consumer went without a poll returning records for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
@@ -28,10 +29,8 @@ def attempt(bootstrap: str, settle_s: float, wait_s: float, assignor: str,
     topic_a, topic_b = f"{prefix}.a", f"{prefix}.b"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic_a, 3, 1)])
-    try:
+    with contextlib.suppress(UnknownTopicOrPartitionError):
         admin.delete_topics([topic_b])
-    except UnknownTopicOrPartitionError:
-        pass
     from kafka.coordinator.assignors.range import RangePartitionAssignor
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
     assignors: dict[str, object] = {"range": RangePartitionAssignor,

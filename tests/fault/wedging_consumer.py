@@ -58,7 +58,7 @@ def _short_poll(self: KafkaConsumer, timeout_ms: int = 0, *args: object, **kwarg
 _create_fetch_requests = Fetcher._create_fetch_requests
 
 
-def _stuck_create_fetch_requests(self: Fetcher):  # type: ignore[no-untyped-def]
+def _stuck_create_fetch_requests(self: Fetcher):
     while _wedged.is_set():
         time.sleep(1)  # on the client's I/O thread: nothing else of the client runs
     return _create_fetch_requests(self)
@@ -67,7 +67,7 @@ def _stuck_create_fetch_requests(self: Fetcher):  # type: ignore[no-untyped-def]
 _send_heartbeat_request = BaseCoordinator._send_heartbeat_request
 
 
-async def _silent_heartbeat(self: BaseCoordinator):  # type: ignore[no-untyped-def]
+async def _silent_heartbeat(self: BaseCoordinator):
     if _wedged.is_set():
         await self._manager._net.sleep(10**6)  # never answered
     return await _send_heartbeat_request(self)
@@ -75,11 +75,11 @@ async def _silent_heartbeat(self: BaseCoordinator):  # type: ignore[no-untyped-d
 
 Lander.land = _hooked_land  # type: ignore[method-assign]
 if _mode == "lost_join":
-    KafkaConsumer.poll = _short_poll  # type: ignore[method-assign]
+    KafkaConsumer.poll = _short_poll
 elif _mode == "stuck_io":
-    Fetcher._create_fetch_requests = _stuck_create_fetch_requests  # type: ignore[method-assign]
+    Fetcher._create_fetch_requests = _stuck_create_fetch_requests
 elif _mode == "no_heartbeat":
-    BaseCoordinator._send_heartbeat_request = _silent_heartbeat  # type: ignore[method-assign]
+    BaseCoordinator._send_heartbeat_request = _silent_heartbeat
 
 if __name__ == "__main__":
     raise SystemExit(cli.main())

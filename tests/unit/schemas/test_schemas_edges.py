@@ -15,7 +15,7 @@ from schemas.errors import Rejection
 from schemas.examples import example_events
 from schemas.identity import IdentifierError, canonical_identity
 from schemas.partners import load_registry
-from schemas.pipeline import _check_thoroughly, check_event, claimed_event_id
+from schemas.pipeline import CheckedEvent, _check_thoroughly, check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
 
 REGISTRY = load_registry()
@@ -43,8 +43,11 @@ def respelled(number: str, draw: st.DrawFn) -> str:
 
 
 def outcome(event: dict[str, Any]) -> Any:
+    """check_event's verdict, made sure to be the step-by-step check's when it is a refusal."""
     raw = orjson.dumps(event)
     partner = str(event["source"]).rsplit("/", 1)[-1]
+    quick: CheckedEvent | Rejection
+    thorough: CheckedEvent | Rejection
     try:
         quick = check_event(raw, topic_partner=partner, registry=REGISTRY,
                             pseudonymiser=PSEUDONYMISER, now=NOW)
