@@ -22,7 +22,7 @@ import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConnectionError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import metrics
@@ -43,6 +43,7 @@ from consumers.landing import (
 from consumers.settings import ConsumerSettings
 from consumers.watchdog import GroupMembers, Health, Watchdog
 from infra.kafka.topics import REJECTS_MAX_MESSAGE_BYTES, connect_admin, ensure_topics
+from infra.process import ServiceError
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
 from schemas.pipeline import check_event, claimed_event_id
@@ -692,8 +693,12 @@ class IngestService:
     def _ensure_rejects_topics(self, partners: set[str]) -> None:
         missing = {rejects_topic(p) for p in partners} - self._rejects_topics_ready
         if missing:
-            ensure_topics(self._settings.bootstrap_servers, missing,
-                          **self._settings.kafka_security())
+            try:
+                ensure_topics(self._settings.bootstrap_servers, missing,
+                              **self._settings.kafka_security())
+            except ServiceError as exc:
+                # The admin client gave up on an absent broker: waited for, like any outage.
+                raise KafkaConnectionError(str(exc)) from exc
             self._rejects_topics_ready |= missing
 
     def _with_retry(self, action: Callable[[], T], *, what: str,

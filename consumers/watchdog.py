@@ -170,7 +170,7 @@ class Watchdog:
         """Does the group coordinator still list this member? Asked twice before deciding."""
         try:
             members = self._describe_group(self._group_id)
-        except KafkaError:
+        except (KafkaError, RuntimeError):  # RuntimeError: the admin client's ServiceError
             return  # the broker is away: that is waited for, not a wedge
         if members is None or member_id in members:
             self._missing_member = None
