@@ -43,7 +43,6 @@ from consumers.landing import (
 from consumers.settings import ConsumerSettings
 from consumers.watchdog import GroupMembers, Health, Watchdog
 from infra.kafka.topics import REJECTS_MAX_MESSAGE_BYTES, connect_admin, ensure_topics
-from infra.process import ServiceError
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
 from schemas.pipeline import check_event, claimed_event_id
@@ -696,8 +695,8 @@ class IngestService:
             try:
                 ensure_topics(self._settings.bootstrap_servers, missing,
                               **self._settings.kafka_security())
-            except ServiceError as exc:
-                # The admin client gave up on an absent broker: waited for, like any outage.
+            except RuntimeError as exc:  # infra's ServiceError: the admin client gave up
+                # on an absent broker, which is waited for like any outage.
                 raise KafkaConnectionError(str(exc)) from exc
             self._rejects_topics_ready |= missing
 
