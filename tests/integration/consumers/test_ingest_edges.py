@@ -22,6 +22,7 @@ from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT
 from schemas.topics import events_topic, rejects_topic
 from tests.support.consumers import (
+    free_port,
     landed_count,
     process_env,
     running,
@@ -265,42 +266,40 @@ def test_catch_up_never_claims_success_while_another_members_partitions_are_behi
     assert landed_count(database_url) == 600
 
 
+def _start_line(command: str, env: dict[str, str]) -> str:
+    """What `python -m consumers COMMAND` says when a service is away: it must be one line."""
+    done = subprocess.run([sys.executable, "-m", "consumers", command], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 69, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
 @pytest.mark.parametrize("command", ["run", "status"])
 def test_unreachable_kafka_at_start_is_one_line_naming_the_setting_and_address(
         command, tmp_path, database_url):
-    from tests.support.consumers import free_port
-
     address = f"127.0.0.1:{free_port()}"
     env = process_env(tmp_path, kafka_bootstrap=address, database_url=database_url,
                       partners={"training_platform": "tunreach"}, startup_timeout_s="2")
 
-    done = subprocess.run([sys.executable, "-m", "consumers", command], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=60)
+    line = _start_line(command, env)
 
-    assert done.returncode == 69
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "KAFKA_BOOTSTRAP_SERVERS" in lines[0] and address in lines[0]
+    assert "KAFKA_BOOTSTRAP_SERVERS" in line and address in line
 
 
 @pytest.mark.parametrize("command", ["run", "status"])
 def test_unreachable_postgres_at_start_is_one_line_naming_the_setting_and_address(
         command, tmp_path, kafka_bootstrap):
-    from tests.support.consumers import free_port
-
     port = free_port()
     env = process_env(tmp_path, kafka_bootstrap=kafka_bootstrap,
                       database_url=f"postgresql://skillsync:secret-pw@127.0.0.1:{port}/skillsync",
                       partners={"training_platform": "tunreach"}, startup_timeout_s="2")
 
-    done = subprocess.run([sys.executable, "-m", "consumers", command], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=60)
+    line = _start_line(command, env)
 
-    assert done.returncode == 69
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "SKILLSYNC_DATABASE_URL" in lines[0] and f"127.0.0.1:{port}/skillsync" in lines[0]
-    assert "secret-pw" not in done.stderr
+    assert "SKILLSYNC_DATABASE_URL" in line and f"127.0.0.1:{port}/skillsync" in line
+    assert "secret-pw" not in line
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
@@ -316,8 +315,6 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 def test_health_metrics_and_status_show_each_processes_partitions_and_membership(
         tmp_path, kafka_bootstrap, database_url, new_partners):
-    from tests.support.consumers import free_port
-
     partners = new_partners("training_platform")
     pid = partners["training_platform"]
     port = free_port()
