@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
+from uuid import UUID
 
 import orjson
 import psycopg
@@ -17,16 +18,17 @@ from schemas.pipeline import CheckedEvent
 EVENT_COLUMNS = (
     "partner_id", "event_id", "family", "event_type", "version", "subject", "occurred_at",
     "appended_at", "append_day", "person", "key_id", "data", "warnings", "topic",
-    "kafka_partition", "kafka_offset", "sent_at",
+    "kafka_partition", "kafka_offset", "sent_at", "payload_sha256", "topic_id",
 )
 # PostgreSQL types of EVENT_COLUMNS, for binary COPY (no text for the server to parse but JSON).
 EVENT_TYPES = (
     "text", "text", "text", "text", "int2", "text", "timestamptz", "timestamptz", "date", "text",
-    "text", "jsonb", "text[]", "text", "int4", "int8", "timestamptz",
+    "text", "jsonb", "text[]", "text", "int4", "int8", "timestamptz", "bytea", "uuid",
 )
 REJECT_COLUMNS = (
     "topic", "kafka_partition", "kafka_offset", "partner_id", "appended_at", "append_day",
     "event_id", "reason_code", "field_path", "message", "stage", "size_bytes", "payload_sha256",
+    "topic_id",
 )
 
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
@@ -55,17 +57,24 @@ class EventRow(NamedTuple):
     kafka_partition: int
     kafka_offset: int
     sent_at: datetime
+    # SHA-256 of the message's bytes: the same id with other bytes is not a redelivery.
+    # None (a replay, rows landed before digests were kept) is never told apart.
+    payload_sha256: bytes | None = None
+    # Which incarnation of the topic the record was read from (a deleted and re-created
+    # topic starts its offsets again).
+    topic_id: UUID | None = None
 
 
 def event_row(event: CheckedEvent, topic: str, partition: int, offset: int,
-              appended_at: datetime, append_day: date) -> EventRow:
+              appended_at: datetime, append_day: date, payload_sha256: bytes | None = None,
+              topic_id: UUID | None = None) -> EventRow:
     """The staging row of an accepted event read from a topic, partition and offset."""
     # Positional: this runs for every event, and keywords cost a third of it.
     return EventRow(
         event.partner_id, event.event_id, event.family, event.type, event.version,
         event.subject, event.occurred_at, appended_at, append_day, event.person,
         event.key_id, orjson.dumps(event.data).decode(), event.warnings, topic, partition,
-        offset, event.sent_at,
+        offset, event.sent_at, payload_sha256, topic_id,
     )
 
 
@@ -86,14 +95,22 @@ class RejectRow:
     stage: str
     size_bytes: int
     payload_sha256: str
+    topic_id: UUID | None = None
 
     def values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in REJECT_COLUMNS)
 
 
 Partition = tuple[str, int]
-# Where an event was landed from: (partner, event id, topic, partition, offset).
-Landing = tuple[str, str, str, int, int]
+# Where an event was landed from: (partner, event id, topic, partition, offset, topic id).
+Landing = tuple[str, str, str, int, int, UUID | None]
+
+
+class Position(NamedTuple):
+    """How far a partition is landed: the next offset, in which incarnation of its topic."""
+
+    next_offset: int
+    topic_id: UUID | None  # None: landed before topic ids were kept
 
 
 @dataclass(slots=True)
@@ -101,9 +118,12 @@ class Batch:
     events: list[EventRow] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
     # The landed position this batch continues from (None: nothing landed yet) ...
-    expected_offsets: dict[Partition, int | None] = field(default_factory=dict)
-    # ... and the offset of the next record to read once this batch is landed.
+    expected_offsets: dict[Partition, Position | None] = field(default_factory=dict)
+    # ... and the offset of the next record to read once this batch is landed (the reader's
+    # position: past transaction markers and aborted records, not just past the last record) ...
     next_offsets: dict[Partition, int] = field(default_factory=dict)
+    # ... in this incarnation of the partition's topic.
+    topic_ids: dict[Partition, UUID | None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.events) + len(self.rejects)
@@ -118,6 +138,25 @@ class LandResult:
     @property
     def redelivered(self) -> int:
         return sum(self.redelivered_by_partner.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ReusedId:
+    """An event whose id landed before with other bytes: (where it was read, both digests)."""
+
+    topic: str
+    kafka_partition: int
+    kafka_offset: int
+    landed_sha256: bytes
+    sha256: bytes
+
+
+class IdsReused(Exception):
+    """Events of the batch reuse landed ids with other content; nothing was committed."""
+
+    def __init__(self, reused: Sequence[ReusedId]) -> None:
+        super().__init__(f"{len(reused)} event ids reused with other content")
+        self.reused = tuple(reused)
 
 
 class Fenced(Exception):
@@ -175,33 +214,41 @@ class Lander:
 
     close = discard_connection
 
-    def positions(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        """The next offset to read per partition, as landed; partitions never landed are absent."""
+    def positions(self, partitions: Iterable[Partition]) -> dict[Partition, Position]:
+        """The landed position per partition; partitions never landed are absent."""
         wanted = list(partitions)
         if not wanted:
             return {}
         rows = self._fetch_all(
-            "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
+            "SELECT topic, partition, next_offset, topic_id FROM staging.consumer_offsets "
             "WHERE group_id = %s AND (topic, partition) IN "
             "(SELECT * FROM unnest(%s::text[], %s::int[]))",
             (self._group_id, [t for t, _ in wanted], [p for _, p in wanted]),
         )
-        return {(topic, partition): offset for topic, partition, offset in rows}
+        return {(topic, partition): Position(offset, topic_id)
+                for topic, partition, offset, topic_id in rows}
 
     def already_landed(self, candidates: Sequence[Landing]) -> set[Landing]:
         """Those candidates landed in staging from exactly that topic, partition and offset.
 
-        One lookup by primary key per candidate, whatever the size of staging.
+        One lookup by primary key per candidate, whatever the size of staging. A row landed
+        before topic ids were kept matches any incarnation of its topic.
         """
         if not candidates:
             return set()
         rows = self._fetch_all(
-            "SELECT e.partner_id, e.event_id, e.topic, e.kafka_partition, e.kafka_offset "
-            "FROM unnest(%s::text[], %s::text[]) AS c(partner_id, event_id) "
+            "SELECT e.partner_id, e.event_id, e.topic, e.kafka_partition, e.kafka_offset, "
+            "e.topic_id FROM unnest(%s::text[], %s::text[]) AS c(partner_id, event_id) "
             "JOIN staging.events e USING (partner_id, event_id)",
             ([c[0] for c in candidates], [c[1] for c in candidates]),
         )
-        return set(rows) & set(candidates)
+        wanted = {c[:5]: c for c in candidates}
+        found = set()
+        for *where, topic_id in rows:
+            candidate = wanted.get(tuple(where))
+            if candidate is not None and topic_id in (None, candidate[5]):
+                found.add(candidate)
+        return found
 
     def _fetch_all(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         """A read in a transaction of its own: the connection is never left idle in one."""
@@ -214,6 +261,7 @@ class Lander:
 
         Raises Fenced, committing nothing, when a partition's landed position is no longer the
         one the batch continues from: its reader lost the partition and a successor moved on.
+        Raises IdsReused, committing nothing, when events reuse landed ids with other bytes.
         """
         conn = self._connection()
         if batch.events and self._expect_new(batch.events):
@@ -279,15 +327,29 @@ class Lander:
         inserted = cur.rowcount
         redelivered: dict[str, int] = {}
         if inserted < len(events):
+            # The same id with other bytes is another record, not a copy: refused by the caller.
+            cur.execute(
+                "SELECT i.topic, i.kafka_partition, i.kafka_offset, e.payload_sha256, "
+                "i.payload_sha256 FROM incoming i JOIN staging.events e "
+                "USING (partner_id, event_id) "
+                "WHERE e.payload_sha256 <> i.payload_sha256 "
+                "ORDER BY i.topic, i.kafka_partition, i.kafka_offset"
+            )
+            reused = [ReusedId(*row) for row in cur.fetchall()]
+            if reused:
+                raise IdsReused(reused)
             # A partner re-sending an event is recorded for the scorecard, never landed twice.
             cur.execute(
-                "INSERT INTO staging.redeliveries "
-                "(partner_id, append_day, event_id, topic, kafka_partition, kafka_offset) "
+                "INSERT INTO staging.redeliveries (partner_id, append_day, event_id, topic, "
+                "kafka_partition, kafka_offset, topic_id) "
                 "SELECT i.partner_id, i.append_day, i.event_id, i.topic, i.kafka_partition, "
-                "i.kafka_offset FROM incoming i JOIN staging.events e "
+                "i.kafka_offset, i.topic_id FROM incoming i JOIN staging.events e "
                 "USING (partner_id, event_id) "
                 "WHERE (e.topic, e.kafka_partition, e.kafka_offset) "
                 "<> (i.topic, i.kafka_partition, i.kafka_offset) "
+                # The same offsets in a re-created topic are another record (rows landed
+                # before topic ids were kept have none: not told apart).
+                "OR e.topic_id <> i.topic_id "
                 "ON CONFLICT DO NOTHING RETURNING partner_id"
             )
             for (partner,) in cur.fetchall():
@@ -297,26 +359,34 @@ class Lander:
     def _advance_positions(self, cur: psycopg.Cursor, batch: Batch) -> None:
         """Move each position from where the batch expects it to its end (compare and set)."""
         moved: list[Partition] = []
-        known = sorted(k for k, v in batch.expected_offsets.items() if v is not None)
+        expected = batch.expected_offsets
+        known = sorted(k for k, v in expected.items() if v is not None)
         if known:
+            # The compare takes the topic's incarnation too: a re-created topic starts again.
             cur.execute(
-                "UPDATE staging.consumer_offsets o SET next_offset = w.n, updated_at = now() "
-                "FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[]) AS w(t, p, e, n) "
+                "UPDATE staging.consumer_offsets o SET next_offset = w.n, topic_id = w.i, "
+                "updated_at = now() FROM unnest(%s::text[], %s::int[], %s::bigint[], "
+                "%s::uuid[], %s::bigint[], %s::uuid[]) AS w(t, p, e, ei, n, i) "
                 "WHERE o.group_id = %s AND o.topic = w.t AND o.partition = w.p "
-                "AND o.next_offset = w.e RETURNING o.topic, o.partition",
+                "AND o.next_offset = w.e AND o.topic_id IS NOT DISTINCT FROM w.ei "
+                "RETURNING o.topic, o.partition",
                 ([t for t, _ in known], [p for _, p in known],
-                 [batch.expected_offsets[k] for k in known], [batch.next_offsets[k] for k in known],
-                 self._group_id),
+                 [expected[k].next_offset for k in known],  # type: ignore[union-attr]
+                 [expected[k].topic_id for k in known],  # type: ignore[union-attr]
+                 [batch.next_offsets[k] for k in known],
+                 [batch.topic_ids.get(k) for k in known], self._group_id),
             )
             moved += cur.fetchall()
-        first = sorted(k for k, v in batch.expected_offsets.items() if v is None)
+        first = sorted(k for k, v in expected.items() if v is None)
         if first:
             cur.execute(
-                "INSERT INTO staging.consumer_offsets (group_id, topic, partition, next_offset) "
-                "SELECT %s, t, p, n FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS w(t, p, n) "
+                "INSERT INTO staging.consumer_offsets "
+                "(group_id, topic, partition, next_offset, topic_id) "
+                "SELECT %s, t, p, n, i FROM unnest(%s::text[], %s::int[], %s::bigint[], "
+                "%s::uuid[]) AS w(t, p, n, i) "
                 "ON CONFLICT (group_id, topic, partition) DO NOTHING RETURNING topic, partition",
                 (self._group_id, [t for t, _ in first], [p for _, p in first],
-                 [batch.next_offsets[k] for k in first]),
+                 [batch.next_offsets[k] for k in first], [batch.topic_ids.get(k) for k in first]),
             )
             moved += cur.fetchall()
         if len(moved) < len(batch.expected_offsets):

@@ -16,3 +16,14 @@ TRANSIENT_FAILURES = Counter("skillsync_transient_failures_total",
                              "Batches retried because a service was unavailable", ["service"])
 DROPPED = Counter("skillsync_dropped_batches_total",
                   "Batches voided unlanded because their partitions changed hands", ["reason"])
+OWNED = Gauge("skillsync_partition_owned",
+              "1 for each partition this process owns in the consumer group",
+              ["topic", "partition"])
+IN_GROUP = Gauge("skillsync_consumer_in_group",
+                 "1 while this process is a stable member of the consumer group")
+WEDGED = Gauge("skillsync_consumer_wedged",
+               "1 once the watchdog found this process unable to progress (it exits)")
+TOPIC_RECREATED = Counter("skillsync_topic_recreated_total",
+                          "Partitions found re-created: read again from their new start", ["topic"])
+REJOINS_ASKED = Counter("skillsync_consumer_rejoins_asked_total",
+                        "Joins the Kafka client left unfinished, asked for again")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
+import os
+import socket
 import sys
 import threading
 import time
@@ -13,27 +16,33 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.errors import KafkaError
+from kafka.errors import KafkaConnectionError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import metrics
+from consumers.incarnation import other_incarnation, topic_id_of
 from consumers.landing import (
     Batch,
     EventRow,
     Fenced,
+    IdsReused,
     Lander,
     Landing,
     LandResult,
+    Position,
     RejectRow,
+    ReusedId,
     event_row,
 )
 from consumers.settings import ConsumerSettings
-from infra.kafka.topics import REJECTS_MAX_MESSAGE_BYTES, ensure_topics
+from consumers.watchdog import GroupMembers, Health, Watchdog
+from infra.kafka.topics import REJECTS_MAX_MESSAGE_BYTES, connect_admin, ensure_topics
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
 from schemas.pipeline import check_event, claimed_event_id
@@ -46,6 +55,11 @@ SERVICE_VERSION = "0.1.0"
 # Business days are Asia/Shanghai calendar days; the zone has had no DST since 1991.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError)
+# kafka-python multiplies its reconnect backoff about fourfold per failure up to 30 s: after a
+# broker restart of a few seconds the client would wait half a minute to notice, and in its
+# constructor that outgrows the 30 s it allows for bootstrapping (docs/reliability.md). One
+# second is the Java client's ceiling.
+RECONNECT_BACKOFF_MAX_MS = 1000
 # Room for a whole batch per partition in one fetch, so polls rarely wait on the wire.
 MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
@@ -55,6 +69,7 @@ MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 GIL_SWITCH_INTERVAL_S = 0.0002
 
 Polled = dict[TopicPartition, list[Any]]
+Behind = dict[tuple[str, int], int]
 ToReject = list[tuple[Any, Rejection, str]]
 T = TypeVar("T")
 
@@ -77,6 +92,8 @@ class RunStats:
     batches: int = 0
     dropped: int = 0  # batches voided because their partitions changed hands
     already_landed: int = 0  # records of a replay found landed from the very same offset
+    # run(until_caught_up=True) that gave up: partition -> records still not landed.
+    behind: Behind = field(default_factory=dict)
 
 
 class _Positions(ConsumerRebalanceListener):
@@ -87,16 +104,22 @@ class _Positions(ConsumerRebalanceListener):
     """
 
     def __init__(self) -> None:
-        # Owned partition -> the offset its next batch starts at, counting the batch in flight
-        # as landed (None: nothing landed yet). A batch that fails to land puts it back in
-        # to_restore, and PostgreSQL says again.
-        self.resume_at: dict[TopicPartition, int | None] = {}
+        # Owned partition -> the landed position its next batch continues from, counting the
+        # batch in flight as landed (None: nothing landed yet). A batch that fails to land puts
+        # it back in to_restore, and PostgreSQL says again.
+        self.resume_at: dict[TopicPartition, Position | None] = {}
+        # Owned partition -> the incarnation of its topic being read (Kafka's topic id).
+        self.topic_ids: dict[TopicPartition, UUID | None] = {}
         self.to_restore: set[TopicPartition] = set()
         # Restored partitions whose next records may already be in staging (a replay).
         self.probing: set[TopicPartition] = set()
+        self.joined = False  # the group has handed this member an assignment at least once
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.joined = True
         self.to_restore |= set(assigned)
+        for tp in assigned:
+            metrics.OWNED.labels(tp.topic, str(tp.partition)).set(1)
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -111,7 +134,10 @@ class _Positions(ConsumerRebalanceListener):
 
     def _release(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
+            with contextlib.suppress(KeyError):
+                metrics.OWNED.remove(tp.topic, str(tp.partition))
             self.resume_at.pop(tp, None)
+            self.topic_ids.pop(tp, None)
             self.to_restore.discard(tp)
             self.probing.discard(tp)
 
@@ -126,6 +152,7 @@ class _Prepared:
     batch: Batch
     to_reject: ToReject = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    polled: Polled = field(default_factory=dict)  # what the batch was read from
 
 
 @dataclass(slots=True)
@@ -133,6 +160,7 @@ class _InFlight:
     batch: Batch
     landing: Future[LandResult]
     started: float
+    polled: Polled
 
 
 class IngestService:
@@ -143,7 +171,10 @@ class IngestService:
     """
 
     def __init__(self, settings: ConsumerSettings, *, registry: PartnerRegistry,
-                 pseudonymiser: Pseudonymiser) -> None:
+                 pseudonymiser: Pseudonymiser,
+                 on_stuck: Callable[[str], None] = lambda reason: None) -> None:
+        """on_stuck: called from the watchdog's thread when a Kafka call never returns (the
+        loop cannot act then); the command line exits the process for its supervisor."""
         self._settings = settings
         self._registry = registry
         self._pseudonymiser = pseudonymiser
@@ -155,7 +186,16 @@ class IngestService:
         self._rejects_topics_ready: set[str] = set()
         self._landing_thread: ThreadPoolExecutor | None = None
         self._in_flight: _InFlight | None = None
+        self._idle_since = time.monotonic()
         self.stats = RunStats()
+        self.health = Health()
+        self._group_members = GroupMembers(
+            lambda: connect_admin(settings.bootstrap_servers, timeout=10,
+                                  **settings.kafka_security()))
+        self._watchdog = Watchdog(group_id=settings.group_id, stall_s=settings.stall_timeout_s,
+                                  check_every_s=settings.membership_check_s,
+                                  describe_group=self._group_members, on_stuck=on_stuck,
+                                  health=self.health)
 
     def request_stop(self) -> None:
         """Finish the batch in hand, then leave (safe from a signal handler)."""
@@ -164,11 +204,21 @@ class IngestService:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _open(self) -> KafkaConsumer:
+        # The client bootstraps in its constructor and gives up after 30 s: a broker that is
+        # away then is waited for like any later outage, never a crash.
+        consumer = self._with_retry(self._new_consumer, what="kafka")
+        consumer.subscribe(pattern=self._settings.topic_pattern, listener=self._positions)
+        self._consumer = consumer
+        self._landing_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander")
+        return consumer
+
+    def _new_consumer(self) -> KafkaConsumer:
         s = self._settings
-        consumer = KafkaConsumer(
+        return KafkaConsumer(
             bootstrap_servers=s.bootstrap_servers.split(","),
             group_id=s.group_id,
-            client_id=f"skillsync-consumer-{s.group_id}",
+            # Host and pid name the process in the group's member list (`consumers status`).
+            client_id=f"skillsync-consumer-{socket.gethostname()}-{os.getpid()}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -180,12 +230,9 @@ class IngestService:
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=min(3000, s.session_timeout_ms // 3),
             partition_assignment_strategy=(CooperativeStickyAssignor,),
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             **s.kafka_security(),
         )
-        consumer.subscribe(pattern=s.topic_pattern, listener=self._positions)
-        self._consumer = consumer
-        self._landing_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander")
-        return consumer
 
     def _rejects_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -195,48 +242,62 @@ class IngestService:
                 client_id=f"skillsync-rejects-{s.group_id}",
                 acks="all", enable_idempotence=True, linger_ms=5,
                 max_request_size=REJECTS_MAX_MESSAGE_BYTES,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                 **s.kafka_security(),
             )
         return self._producer
 
     def close(self) -> None:
+        self._watchdog.stop()
         if self._landing_thread is not None:
             # Whatever is landing finishes (or fails) first: the connection is closed below.
             self._landing_thread.shutdown(wait=True)
             self._landing_thread = None
         self._in_flight = None
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
-            self._consumer = None
+            consumer, self._consumer = self._consumer, None
+            if self.health.wedged:
+                # A wedged client may never finish leaving: give it a moment, no more.
+                closing = threading.Thread(target=consumer.close, kwargs={"autocommit": False},
+                                           daemon=True)
+                closing.start()
+                closing.join(timeout=10)
+            else:
+                consumer.close(autocommit=False)
+        self._group_members.close()
+        metrics.IN_GROUP.set(0)
         if self._producer is not None:
             self._producer.close(timeout=10)
             self._producer = None
         self._lander.close()
 
-    def run(self, *, until_caught_up: bool = False,
-            idle_timeout_s: float | None = None) -> RunStats:
-        """Consume until asked to stop (or, for batch use, until every partition is caught up)."""
-        consumer = self._open()
-        idle_since = time.monotonic()
+    def run(self, *, until_caught_up: bool = False, idle_timeout_s: float | None = None,
+            catch_up_patience_s: float | None = None) -> RunStats:
+        """Consume until asked to stop (or, for batch use, until every partition is caught up).
+
+        until_caught_up: return once every partition of the subscribed topics is landed to its
+        end, whichever member holds it. A partition still behind whose landed position has not
+        moved for catch_up_patience_s (default: twice the session timeout, so a dead member's
+        partitions come to a live one) ends the run with it named in `stats.behind`.
+        """
+        try:
+            consumer = self._open()
+        except _Stopping:
+            self.close()
+            return self.stats
+        self._idle_since = time.monotonic()
+        patience = catch_up_patience_s
+        if patience is None:
+            patience = 2 * self._settings.session_timeout_ms / 1000 + 15
+        catch_up = _CatchUp(patience) if until_caught_up else None
+        self._watchdog.start(consumer)
         try:
             while not self._stop.is_set():
-                # With a batch landing, take only what is already fetched: if nothing is, the
-                # wait is better spent finishing that batch.
-                landing = self._in_flight is not None
-                polled = consumer.poll(timeout_ms=0 if landing else 500)
-                if self._positions.to_restore:
-                    # Positions read from PostgreSQL must include the batch in flight.
-                    self._settle(consumer)
-                    polled = self._restore_positions(consumer, polled)
-                if polled:
-                    self._process(consumer, polled)
-                    idle_since = time.monotonic()
-                    continue
-                self._settle(consumer)
-                if until_caught_up and self._caught_up(consumer, fetched_only=landing):
-                    break
-                if idle_timeout_s is not None and time.monotonic() - idle_since > idle_timeout_s:
-                    break
+                self._watchdog.check()
+                # One turn must end: a client stuck inside any call is seen by the watchdog.
+                with self._watchdog.kafka_call("the service loop"):
+                    if self._turn(consumer, catch_up, idle_timeout_s):
+                        break
             # The batch in hand lands before leaving.
             self._settle(consumer)
         except _Stopping:
@@ -245,13 +306,43 @@ class IngestService:
             self.close()
         return self.stats
 
+    def _turn(self, consumer: KafkaConsumer, catch_up: _CatchUp | None,
+              idle_timeout_s: float | None) -> bool:
+        """One poll and what follows it; True when the run is over."""
+        # With a batch landing, take only what is already fetched: if nothing is, the wait
+        # is better spent finishing that batch.
+        landing = self._in_flight is not None
+        polled = consumer.poll(timeout_ms=0 if landing else 500)
+        self._notice_recreated_topics(consumer)
+        if self._positions.to_restore:
+            # Positions read from PostgreSQL must include the batch in flight.
+            self._settle(consumer)
+            polled = self._restore_positions(consumer, polled)
+        if polled:
+            self._process(consumer, polled)
+            self._idle_since = time.monotonic()
+            self._watchdog.progressed()
+            return False
+        self._settle(consumer)
+        # Nothing fetched: a position may still have moved past transaction markers or
+        # aborted records; PostgreSQL must say so too, or lag would never clear.
+        self._land_read_positions(consumer)
+        if catch_up is not None and not landing:
+            behind = self._behind(consumer)
+            if behind is not None and catch_up.done(behind):
+                self.stats.behind = behind
+                return True
+        return idle_timeout_s is not None and time.monotonic() - self._idle_since > idle_timeout_s
+
     # -- positions -------------------------------------------------------------------------
 
     def _restore_positions(self, consumer: KafkaConsumer, polled: Polled) -> Polled:
         """Resume each newly assigned partition where PostgreSQL says it was landed.
 
         PostgreSQL, not the group, is the authority: its positions commit with the rows. Records
-        already fetched for these partitions are dropped and read again from that position.
+        already fetched for these partitions are dropped and read again from that position. A
+        position landed from an earlier incarnation of a re-created topic says nothing about
+        the new one: that is read from its start.
         """
         wanted = set(self._positions.to_restore) & consumer.assignment()
         stored = self._with_retry(
@@ -260,36 +351,93 @@ class IngestService:
         # A rebalance while PostgreSQL was away may have taken some of them back.
         fresh = wanted & self._positions.to_restore & consumer.assignment()
         for tp in fresh:
-            offset = stored.get((tp.topic, tp.partition))
-            if offset is None:
+            landed = stored.get((tp.topic, tp.partition))
+            topic_id = topic_id_of(consumer, tp.topic)
+            if landed is None:
+                consumer.seek_to_beginning(tp)
+            elif other_incarnation(landed.topic_id, topic_id):
+                log.warning("topic re-created: reading its new incarnation from the start",
+                            extra={"partition": f"{tp.topic}[{tp.partition}]",
+                                   "landed_topic_id": str(landed.topic_id),
+                                   "topic_id": str(topic_id),
+                                   "landed_next_offset": landed.next_offset})
+                metrics.TOPIC_RECREATED.labels(tp.topic).inc()
                 consumer.seek_to_beginning(tp)
             else:
-                consumer.seek(tp, offset)
-            self._positions.resume_at[tp] = offset
+                consumer.seek(tp, landed.next_offset)
+            self._positions.resume_at[tp] = landed
+            self._positions.topic_ids[tp] = topic_id
         self._positions.to_restore -= fresh
         self._positions.probing |= fresh
         return {tp: records for tp, records in polled.items() if tp not in fresh}
 
-    def _caught_up(self, consumer: KafkaConsumer, *, fetched_only: bool = False) -> bool:
-        """Whether every assigned partition is read to its end.
+    def _notice_recreated_topics(self, consumer: KafkaConsumer) -> None:
+        """Owned partitions whose topic was deleted and re-created under this member.
 
-        fetched_only: decide "no" without asking the broker while the last fetch of any
-        partition ended beyond the position (a poll that did not wait proves nothing).
+        The broker answers a fetch at the old position from the new incarnation, which would
+        skip its first records: such partitions are restored (and so read from the start).
         """
+        for tp, reading in self._positions.topic_ids.items():
+            if tp not in self._positions.to_restore and other_incarnation(
+                    reading, topic_id_of(consumer, tp.topic)):
+                self._positions.to_restore.add(tp)
+
+    def _land_read_positions(self, consumer: KafkaConsumer) -> None:
+        """Land owned positions that moved with no record to land (markers, aborted records).
+
+        A transactional producer's commit marker takes an offset: after the last record the
+        reader's position is one further, and only a landed position that says so lets lag
+        reach zero for `consumers status` and the nightly sensor.
+        """
+        batch = Batch()
+        for tp, landed in self._positions.resume_at.items():
+            if not self._positions.owns(tp):
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=0)
+            except KafkaError:
+                continue
+            if position is not None and position > (landed.next_offset if landed else 0):
+                key = (tp.topic, tp.partition)
+                batch.expected_offsets[key] = landed
+                batch.next_offsets[key] = position
+                batch.topic_ids[key] = self._positions.topic_ids.get(tp)
+        if batch.next_offsets:
+            self._submit(consumer, _Prepared(batch))
+            self._settle(consumer)
+
+    def _behind(self, consumer: KafkaConsumer) -> Behind | None:
+        """Records not yet landed per partition of the subscribed topics; None: cannot tell yet.
+
+        Owned partitions count from this reader's position; the others (held by another
+        member, or by a dead one until its session expires) from their landed position.
+        """
+        if not self._positions.joined or self._positions.to_restore:
+            return None
         assigned = consumer.assignment()
-        if not assigned or self._positions.to_restore:
-            return False
-        if fetched_only and any(consumer.highwater(tp) is None
-                                or consumer.position(tp) < consumer.highwater(tp)
-                                for tp in assigned):
-            return False
-        ends = consumer.end_offsets(list(assigned))
-        behind = 0
-        for tp in assigned:
-            lag = max(0, ends[tp] - consumer.position(tp))
-            metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
-            behind += lag
-        return behind == 0
+        partitions = [TopicPartition(topic, partition)
+                      for topic in sorted(consumer.subscription() or ())
+                      for partition in sorted(consumer.partitions_for_topic(topic) or ())]
+        with self._watchdog.kafka_call("end_offsets"):
+            ends = consumer.end_offsets(partitions)
+        others = [tp for tp in partitions if tp not in assigned]
+        landed = self._with_retry(
+            lambda: self._lander.positions((tp.topic, tp.partition) for tp in others),
+            what="postgres", consumer=consumer) if others else {}
+        behind: Behind = {}
+        for tp in partitions:
+            if tp in assigned:
+                read_to = consumer.position(tp)
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, ends[tp] - (read_to or 0)))
+            else:
+                at = landed.get((tp.topic, tp.partition))
+                other = at is None or other_incarnation(at.topic_id,
+                                                         topic_id_of(consumer, tp.topic))
+                read_to = 0 if other or at is None else at.next_offset
+            if ends[tp] > (read_to or 0):
+                behind[(tp.topic, tp.partition)] = ends[tp] - (read_to or 0)
+        return behind
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -305,18 +453,20 @@ class IngestService:
         """Check every record, except those a replay finds landed from the same offset."""
         prepared = _Prepared(Batch())
         batch = prepared.batch
+        prepared.polled = polled
         skip = self._already_landed(consumer, polled)
         append_times: dict[int, tuple[datetime, date]] = {}
         for tp, records in polled.items():
             partner = partner_of_topic(tp.topic)
             metrics.CONSUMED.labels(partner).inc(len(records))
+            topic_id = self._positions.topic_ids.get(tp)
             for record in records:
                 if skip and (tp.topic, tp.partition, record.offset) in skip:
                     continue
                 appended = append_times.get(record.timestamp)
                 if appended is None:
                     appended = append_times[record.timestamp] = _append_time(record.timestamp)
-                outcome = self._check(record, partner, appended)
+                outcome = self._check(record, partner, appended, topic_id)
                 if isinstance(outcome, EventRow):
                     batch.events.append(outcome)
                 else:
@@ -324,7 +474,10 @@ class IngestService:
                     prepared.to_reject.append((record, outcome[1], partner))
             key = (tp.topic, tp.partition)
             batch.expected_offsets[key] = self._positions.resume_at.get(tp)
-            batch.next_offsets[key] = records[-1].offset + 1
+            batch.topic_ids[key] = topic_id
+            # The reader's position, not last record + 1: a transaction's commit marker (or an
+            # aborted transaction) after the last record takes offsets too.
+            batch.next_offsets[key] = max(records[-1].offset + 1, _position(consumer, tp))
         consumed = sum(len(records) for records in polled.values())
         self.stats.consumed += consumed
         self.stats.already_landed += consumed - len(batch)
@@ -343,17 +496,19 @@ class IngestService:
         candidates: list[Landing] = []
         for tp in probed:
             partner = partner_of_topic(tp.topic)
+            topic_id = self._positions.topic_ids.get(tp)
             for record in polled[tp]:
                 event_id = claimed_event_id(record.value)
                 if event_id is not None:
-                    candidates.append((partner, event_id, tp.topic, tp.partition, record.offset))
+                    candidates.append((partner, event_id, tp.topic, tp.partition, record.offset,
+                                       topic_id))
         found = self._with_retry(lambda: self._lander.already_landed(candidates),
                                  what="postgres", consumer=consumer)
-        probed_with_hits = {(topic, partition) for _, _, topic, partition, _ in found}
+        probed_with_hits = {(landing[2], landing[3]) for landing in found}
         for tp in probed:
             if (tp.topic, tp.partition) not in probed_with_hits:
                 self._positions.probing.discard(tp)
-        return {(topic, partition, offset) for _, _, topic, partition, offset in found}
+        return {(landing[2], landing[3], landing[4]) for landing in found}
 
     def _submit(self, consumer: KafkaConsumer, prepared: _Prepared) -> None:
         """Publish the batch's rejects, then hand the batch to the landing thread."""
@@ -374,9 +529,10 @@ class IngestService:
             return
         assert self._landing_thread is not None
         landing = self._landing_thread.submit(self._lander.land, batch)
-        self._in_flight = _InFlight(batch, landing, prepared.started)
-        for (topic, partition), offset in batch.next_offsets.items():
-            self._positions.resume_at[TopicPartition(topic, partition)] = offset
+        self._in_flight = _InFlight(batch, landing, prepared.started, prepared.polled)
+        for key, offset in batch.next_offsets.items():
+            self._positions.resume_at[TopicPartition(*key)] = Position(offset,
+                                                                       batch.topic_ids.get(key))
 
     def _settle(self, consumer: KafkaConsumer) -> None:
         """Wait for the batch in flight; retry it here if it failed, unless it lost its place.
@@ -389,17 +545,28 @@ class IngestService:
             return
         batch = in_flight.batch
         first_attempt: Future[LandResult] | None = in_flight.landing
+        # Events refused while landing (their id landed before with other bytes): they reach
+        # the rejects topic before the batch, now without them, commits.
+        refused_late: ToReject = []
 
         def land() -> LandResult:
             nonlocal first_attempt
-            try:
-                if first_attempt is not None:
-                    attempt, first_attempt = first_attempt, None
-                    return attempt.result()
-                self._owned(batch)
-                return self._lander.land(batch)
-            except Fenced as fenced:
-                raise _Void("fenced") from fenced
+            while True:
+                try:
+                    if refused_late:
+                        self._owned(batch)
+                        self._publish_rejects(refused_late)
+                        refused_late.clear()
+                    if first_attempt is not None:
+                        attempt, first_attempt = first_attempt, None
+                        return attempt.result()
+                    self._owned(batch)
+                    return self._lander.land(batch)
+                except Fenced as fenced:
+                    raise _Void("fenced") from fenced
+                except IdsReused as reused:
+                    refused_late.extend(self._refuse_reused(batch, reused.reused,
+                                                            in_flight.polled))
 
         try:
             result = self._with_retry(land, what="postgres", consumer=consumer)
@@ -435,8 +602,43 @@ class IngestService:
         log.warning("batch dropped", extra={"reason": reason, "records": len(batch),
                                             "partitions": sorted(batch.next_offsets)})
 
-    def _check(self, record: Any, partner: str,
-               appended: tuple[datetime, date]) -> EventRow | tuple[RejectRow, Rejection]:
+    def _refuse_reused(self, batch: Batch, reused: tuple[ReusedId, ...],
+                       polled: Polled) -> ToReject:
+        """Move events whose id landed with other bytes from the batch to its refusals."""
+        where = {(r.topic, r.kafka_partition, r.kafka_offset): r for r in reused}
+        records = {(tp.topic, tp.partition, record.offset): record
+                   for tp, found in polled.items() for record in found
+                   if (tp.topic, tp.partition, record.offset) in where}
+        kept: list[EventRow] = []
+        refused: ToReject = []
+        for row in batch.events:
+            origin = (row.topic, row.kafka_partition, row.kafka_offset)
+            if origin not in where:
+                kept.append(row)
+                continue
+            clash = where[origin]
+            rejection = Rejection(
+                "envelope.id_reused", "$.id",
+                f"event id {row.event_id[:64]!r} landed before with other content "
+                f"(landed sha256 {clash.landed_sha256.hex()}, this message's sha256 "
+                f"{clash.sha256.hex()}): re-send the same bytes, or give a new event a new id")
+            record = records[origin]
+            batch.rejects.append(RejectRow(
+                topic=row.topic, kafka_partition=row.kafka_partition,
+                kafka_offset=row.kafka_offset, partner_id=row.partner_id,
+                appended_at=row.appended_at, append_day=row.append_day, event_id=row.event_id,
+                reason_code=rejection.code, field_path=rejection.path,
+                message=rejection.message, stage=rejection.stage,
+                size_bytes=len(record.value or b""), payload_sha256=clash.sha256.hex(),
+                topic_id=row.topic_id))
+            refused.append((record, rejection, row.partner_id))
+        batch.events = kept
+        log.warning("event ids reused with other content refused",
+                    extra={"records": len(refused)})
+        return refused
+
+    def _check(self, record: Any, partner: str, appended: tuple[datetime, date],
+               topic_id: UUID | None) -> EventRow | tuple[RejectRow, Rejection]:
         appended_at, append_day = appended
         raw: bytes = record.value or b""
         try:
@@ -450,11 +652,11 @@ class IngestService:
                 append_day=append_day, event_id=claimed_event_id(raw),
                 reason_code=rejection.code, field_path=rejection.path,
                 message=rejection.message, stage=rejection.stage, size_bytes=len(raw),
-                payload_sha256=hashlib.sha256(raw).hexdigest(),
+                payload_sha256=hashlib.sha256(raw).hexdigest(), topic_id=topic_id,
             )
             return row, rejection
         return event_row(event, record.topic, record.partition, record.offset, appended_at,
-                         append_day)
+                         append_day, _sha256(raw).digest(), topic_id)
 
     def _owned(self, batch: Batch) -> None:
         for topic, partition in batch.next_offsets:
@@ -490,8 +692,12 @@ class IngestService:
     def _ensure_rejects_topics(self, partners: set[str]) -> None:
         missing = {rejects_topic(p) for p in partners} - self._rejects_topics_ready
         if missing:
-            ensure_topics(self._settings.bootstrap_servers, missing,
-                          **self._settings.kafka_security())
+            try:
+                ensure_topics(self._settings.bootstrap_servers, missing,
+                              **self._settings.kafka_security())
+            except RuntimeError as exc:  # infra's ServiceError: the admin client gave up
+                # on an absent broker, which is waited for like any outage.
+                raise KafkaConnectionError(str(exc)) from exc
             self._rejects_topics_ready |= missing
 
     def _with_retry(self, action: Callable[[], T], *, what: str,
@@ -507,6 +713,7 @@ class IngestService:
                     self._lander.discard_connection()
                 log.warning("service unavailable, retrying", extra={
                     "service": what, "error": type(exc).__name__, "retry_in_s": delay})
+                self._watchdog.waiting()
                 if self._stop.wait(delay):
                     # Leaving without committing loses nothing: the batch is read again.
                     raise _Stopping from exc
@@ -540,6 +747,34 @@ class _Void(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+_sha256 = hashlib.sha256
+
+
+def _position(consumer: KafkaConsumer, tp: TopicPartition) -> int:
+    try:
+        return consumer.position(tp, timeout_ms=0) or 0
+    except (KafkaError, AssertionError):
+        return 0
+
+
+class _CatchUp:
+    """When `run --until-caught-up` is done: nothing behind, or nothing moving for a while."""
+
+    def __init__(self, patience_s: float) -> None:
+        self._patience_s = patience_s
+        self._last: Behind | None = None
+        self._moved_at = time.monotonic()
+
+    def done(self, behind: Behind) -> bool:
+        if not behind:
+            return True
+        if self._last is None or any(behind.get(k, 0) < n for k, n in self._last.items()) or (
+                len(behind) < len(self._last)):
+            self._moved_at = time.monotonic()
+        self._last = behind
+        return time.monotonic() - self._moved_at > self._patience_s
 
 
 def _append_time(timestamp_ms: int) -> tuple[datetime, date]:

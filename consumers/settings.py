@@ -50,8 +50,16 @@ class ConsumerSettings(KafkaClientSecurity, BaseSettings):
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
     shutdown_grace_s: float = Field(default=30.0, gt=0)
+    # One HTTP port for /metrics, /livez and /readyz (consumers/health.py).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_addr: str = "127.0.0.1"
+    # The watchdog (consumers/watchdog.py): how long a Kafka call may take, or records may
+    # wait unread on owned partitions, before the member counts as wedged and exits; and how
+    # often it asks the group coordinator whether this member is still listed.
+    stall_timeout_s: float = Field(default=120.0, ge=5)
+    membership_check_s: float = Field(default=10.0, gt=0)
+    # How long `run` and `status` try to reach Kafka and PostgreSQL at start before giving up.
+    startup_timeout_s: float = Field(default=15.0, gt=0)
     # security_protocol, sasl_* and ssl_*: KafkaClientSecurity, read as SKILLSYNC_CONSUMER_*.
 
     @classmethod

@@ -1,14 +1,15 @@
-"""What `python -m consumers status` reports: lag, last landed event and recent rejects."""
+"""What `python -m consumers status` reports: lag, last landed event, rejects, group members."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
+from consumers.incarnation import other_incarnation, topic_id_of
 from consumers.settings import ConsumerSettings
 from infra.kafka.client_security import KafkaClientSecurity
 from schemas.topics import partner_of_topic
@@ -22,13 +23,33 @@ class PartnerStatus:
     rejects_24h: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Member:
+    """A process the group coordinator lists as a member of the consumer group."""
+
+    client_id: str  # skillsync-consumer-<host>-<pid>
+    host: str
+    partitions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    group_id: str
+    state: str
+    members: tuple[Member, ...]
+    # Partitions of the subscribed topics no member owns, with records still to land.
+    unowned_behind: dict[str, int] = field(default_factory=dict)
+
+
 def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topic_pattern: str,
                   database_url: str, group_id: str,
                   before: datetime | None = None) -> dict[tuple[str, int], int]:
     """Records of each matching partition the group has not landed yet.
 
     With `before`, only records the broker appended before that moment count (from its
-    append-time index, so the answer does not change with when it is asked).
+    append-time index, so the answer does not change with when it is asked). Landed positions
+    are the readers' positions, past transaction markers; one landed from an earlier
+    incarnation of a re-created topic counts as nothing landed.
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
                              enable_auto_commit=False, isolation_level="read_committed",
@@ -39,6 +60,7 @@ def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topi
                       for p in sorted(consumer.partitions_for_topic(t) or ())]
         if not partitions:
             return {}
+        topic_ids = {t: topic_id_of(consumer, t) for t in {tp.topic for tp in partitions}}
         needed = consumer.end_offsets(partitions)
         if before is not None:
             found = consumer.offsets_for_times(
@@ -48,18 +70,45 @@ def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topi
     finally:
         consumer.close()
     with psycopg.connect(database_url) as conn:
-        landed = {(t, p): o for t, p, o in conn.execute(
-            "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
-            "WHERE group_id = %s", (group_id,))}
+        landed = {(t, p): o for t, p, o, landed_id in conn.execute(
+            "SELECT topic, partition, next_offset, topic_id FROM staging.consumer_offsets "
+            "WHERE group_id = %s", (group_id,))
+            if not other_incarnation(landed_id, topic_ids.get(t))}
     return {(tp.topic, tp.partition): max(0, offset - landed.get((tp.topic, tp.partition), 0))
             for tp, offset in needed.items()}
 
 
-def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
+def group_status(settings: ConsumerSettings, behind: dict[tuple[str, int], int]) -> GroupStatus:
+    """The group's members and their partitions, as the group coordinator lists them."""
+    from infra.kafka.topics import connect_admin
+
+    admin = connect_admin(settings.bootstrap_servers, timeout=10, **settings.kafka_security())
+    try:
+        described = admin.describe_groups([settings.group_id]).get(settings.group_id) or {}
+    finally:
+        admin.close()
+    members = []
+    owned: set[tuple[str, int]] = set()
+    for member in described.get("members") or ():
+        assignment = (member.get("member_assignment") or {}).get("assigned_partitions") or ()
+        names = []
+        for topic in assignment:
+            for partition in topic["partitions"]:
+                owned.add((topic["topic"], partition))
+                names.append(f"{topic['topic']}[{partition}]")
+        members.append(Member(member["client_id"], str(member.get("client_host", "")).lstrip("/"),
+                              tuple(sorted(names))))
+    unowned = {f"{t}[{p}]": n for (t, p), n in sorted(behind.items()) if n and (t, p) not in owned}
+    return GroupStatus(settings.group_id, str(described.get("group_state") or "Dead"),
+                       tuple(sorted(members, key=lambda m: m.client_id)), unowned)
+
+
+def collect(settings: ConsumerSettings) -> tuple[list[PartnerStatus], GroupStatus]:
     database_url = settings.database_url.get_secret_value()
     behind = partition_lag(bootstrap_servers=settings.bootstrap_servers, security=settings,
                            topic_pattern=settings.topic_pattern, database_url=database_url,
                            group_id=settings.group_id)
+    group = group_status(settings, behind)
     with psycopg.connect(database_url) as conn:
         last: dict[str, datetime] = dict(conn.execute(
             "SELECT partner_id, max(landed_at) FROM staging.events GROUP BY partner_id"
@@ -75,13 +124,23 @@ def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
         partner = partner_of_topic(topic)
         lag[partner] = lag.get(partner, 0) + records
     return [PartnerStatus(p, lag.get(p, 0), last.get(p), rejects.get(p, {}))
-            for p in sorted(set(lag) | set(last) | set(rejects))]
+            for p in sorted(set(lag) | set(last) | set(rejects))], group
 
 
-def render(rows: list[PartnerStatus]) -> str:
+def render(rows: list[PartnerStatus], group: GroupStatus | None = None) -> str:
     lines = [f"{'partner':<14} {'lag':>8}  {'last landed (UTC)':<25} rejects in 24h"]
     for row in rows:
         landed = row.last_landed_at.strftime("%Y-%m-%d %H:%M:%S") if row.last_landed_at else "-"
         reasons = ", ".join(f"{k}={v}" for k, v in row.rejects_24h.items()) or "-"
         lines.append(f"{row.partner_id:<14} {row.lag:>8}  {landed:<25} {reasons}")
+    if group is None:
+        return "\n".join(lines)
+    lines += ["", f"group {group.group_id}: {group.state}, {len(group.members)} members in it "
+              "(a process not listed here is not in the group)"]
+    for member in group.members:
+        owned = ", ".join(member.partitions) or "no partitions"
+        lines.append(f"  in group  {member.client_id} ({member.host}): {owned}")
+    if group.unowned_behind:
+        behind = ", ".join(f"{name}: {n}" for name, n in group.unowned_behind.items())
+        lines.append(f"  behind with no member owning them: {behind}")
     return "\n".join(lines)

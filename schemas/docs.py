@@ -36,11 +36,15 @@ Every event is a CloudEvents 1.0 JSON document in structured mode, at most {MAX_
 bytes, published to `skills.events.<partner_id>`. The content model is closed: an attribute or
 field that is not listed below is refused.
 
-- `id`: the partner's idempotency key, unique per partner; a redelivered id is the same event.
+- `id`: the partner's idempotency key, unique per partner. Sent again with the very same bytes
+  it is a redelivery (landed once); with other bytes it is refused (`envelope.id_reused`, the
+  refusal naming the SHA-256 of both messages).
 - `source`: `/partners/<partner_id>`, which must be the owner of the topic.
 - `type`: `{TYPE_PREFIX}<family>.v<N>`; the partner's role must allow the family.
 - `time`: RFC 3339 with a UTC offset, when the partner emitted the event; not later than the
-  consumer's clock plus the configured skew (10 minutes by default).
+  consumer's clock plus the configured skew (10 minutes by default). Every timestamp, this and
+  the data's, lies from 2000-01-01T00:00:00Z on (earlier: `envelope.out_of_range` or
+  `schema.out_of_range` at its path); a control totals `business_day` from 2000-01-01 to today.
 - `subject`: optional, the partner's record id (enrollment or evaluation id).
 - `datacontenttype`: optional, `application/json` when present.
 
@@ -52,7 +56,10 @@ field that is not listed below is refused.
   first-generation number; it is upgraded to its 18-character form before pseudonymisation, so
   both spellings give the same person. `foreign_permanent_residence` takes the 15-character
   (3 letters, 12 digits) or the 18-character (starting with 9, GB 11643 check) card number;
-  `passport` takes 5-20 letters or digits.
+  `passport` takes 5-20 letters or digits. Every identifier takes ASCII digits only: an ID
+  number written in full-width characters (as Chinese input methods type them) is folded to
+  ASCII (NFKC) first, so it is the same person; digits of any other script are refused
+  (`id_number.format`); other identifiers with non-ASCII digits fail their pattern.
 - Unified social credit codes (GB 32100) must use the 31-symbol alphabet; a failed check
   character is a warning (`credit_code.checksum`), not a refusal.
 - Occupation codes come from the shipped 2022 list; a pre-2022 code in the old-to-new map is
@@ -74,7 +81,8 @@ field that is not listed below is refused.
 The consumer stores `data` with the learner block replaced by
 `{{id_type, person, key_id, id_masked, name_masked, phone_masked}}`: `person` is the hex
 HMAC-SHA256 of `id_type:ID` under the key `key_id`; ID numbers keep their first 4 and last 2
-characters (`1101************2X`), names their first character (`张*`), mainland mobiles their
+characters (`1101************2X`), names their first character and two stars whatever their
+length (`张**`), mainland mobiles their
 first 3 and last 4 digits (`138****8000`). No plaintext ID number, name or phone is stored.
 """
 

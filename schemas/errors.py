@@ -22,6 +22,9 @@ REASON_CODES: Mapping[str, str] = MappingProxyType(
         "envelope.bad_format": "An envelope attribute does not have the required format.",
         "envelope.out_of_range": "An envelope attribute is too long, too short or out of range.",
         "envelope.bad_source": "`source` is not of the form /partners/<partner_id>.",
+        "envelope.id_reused": "The event id already landed with other content (another "
+        "SHA-256 of the message bytes): a re-send must repeat the bytes, a new event needs a "
+        "new id.",
         "type.unknown": "`type` names no event type of this contract.",
         "type.unknown_version": "`type` names a known event family at a version not accepted.",
         "schema.missing_field": "A required data field is missing.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from functools import lru_cache
 from operator import mul
@@ -15,9 +16,6 @@ ID_TYPES = (
     "passport",
 )
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-# Summing ASCII codes and subtracting the weighted "0"s avoids 17 int() calls per ID.
-_ID_ZERO_OFFSET = ord("0") * sum(_ID_WEIGHTS)
 _ID_CHECK_CHARS = "10X98765432"
 # Month and day pairs real in every year; with the years below they vouch for a birth date.
 _EVERY_YEARS_DAYS = frozenset(
@@ -30,10 +28,12 @@ _FIRST_BIRTH_YEAR = 1880
 # quick check is merely cautious, leaving more dates to the full one.
 _FIRST_BIRTH_YEAR_TEXT = f"{_FIRST_BIRTH_YEAR}"
 _THIS_YEAR_TEXT = f"{date.today().year:04d}"
-_DIGITS17 = re.compile(r"\d{17}")
-_RESIDENT_ID = re.compile(r"\d{17}[\dXx]")
-_LEGACY_15 = re.compile(r"\d{15}")
-_FOREIGN_2017 = re.compile(r"[A-Z]{3}\d{12}")
+# ASCII digits only: Python's \d (and str.isdigit, int()) also take full-width, Arabic-Indic and
+# every other script's digits, which would give one person a second spelling.
+_DIGITS17 = re.compile(r"[0-9]{17}")
+_RESIDENT_ID = re.compile(r"[0-9]{17}[0-9Xx]")
+_LEGACY_15 = re.compile(r"[0-9]{15}")
+_FOREIGN_2017 = re.compile(r"[A-Z]{3}[0-9]{12}")
 _PASSPORT = re.compile(r"[A-Z0-9]{5,20}")
 _HMT_PREFIXES = ("81", "82", "83")
 
@@ -51,13 +51,13 @@ def whole(pattern: str) -> str:
 
 
 CREDIT_CODE_PATTERN = whole("[0-9A-HJ-NPQRTUWXY]{18}")
-OCCUPATION_CODE_PATTERN = whole(r"[1-8]-\d{2}-\d{2}-\d{2}")
-DIVISION_CODE_PATTERN = whole(r"\d{6}")
+OCCUPATION_CODE_PATTERN = whole(r"[1-8]-[0-9]{2}-[0-9]{2}-[0-9]{2}")
+DIVISION_CODE_PATTERN = whole(r"[0-9]{6}")
 SKILL_LEVELS = (5, 4, 3, 2, 1)
 
 CERTIFICATE_KINDS = ("Y", "S")
-_SKILL_CERTIFICATE = re.compile(r"[YS]\d{21}")
-_QUALIFICATION_CERTIFICATE = re.compile(r"\d{16}")
+_SKILL_CERTIFICATE = re.compile(r"[YS][0-9]{21}")
+_QUALIFICATION_CERTIFICATE = re.compile(r"[0-9]{16}")
 _SPECIAL_ABILITY_CERTIFICATE = re.compile(r"[A-Z0-9]{10,30}")
 
 
@@ -71,14 +71,8 @@ class IdentifierError(ValueError):
 
 def resident_id_check_char(first17: str) -> str:
     if not _DIGITS17.fullmatch(first17):
-        raise IdentifierError("id_number.format", "expected 17 digits before the check character")
-    if first17.isascii():
-        return _check_char_of_ascii_digits(first17)
-    total = sum(map(mul, first17.encode(), _ID_WEIGHTS)) - _ID_ZERO_OFFSET
-    return _ID_CHECK_CHARS[total % 11]
-
-
-def _check_char_of_ascii_digits(first17: str) -> str:
+        raise IdentifierError("id_number.format",
+                              "expected 17 ASCII digits before the check character")
     # Weight i is 2**(18 - i) mod 11 and 13 is 2 mod 11: read in base 13, the digits give the
     # weighted sum mod 11 up to one factor 2, in a single int() call.
     return _ID_CHECK_CHARS[int(first17, 13) * 2 % 11]
@@ -105,7 +99,7 @@ def validate_resident_id(s: str) -> str:
         and s[10:14] in _EVERY_YEARS_DAYS
         and _FIRST_BIRTH_YEAR_TEXT <= s[6:10] < _THIS_YEAR_TEXT
     ):
-        # _check_char_of_ascii_digits, inlined: this is the path nearly every event takes.
+        # resident_id_check_char, inlined: this is the path nearly every event takes.
         check_char = _ID_CHECK_CHARS[int(s[:17], 13) * 2 % 11]
         if s[17] == check_char:
             return s
@@ -113,7 +107,8 @@ def validate_resident_id(s: str) -> str:
             return s[:17] + "X"
         raise IdentifierError("id_number.checksum", "the check character does not match")
     if not _RESIDENT_ID.fullmatch(s):
-        raise IdentifierError("id_number.format", "expected 17 digits and a check digit or X")
+        raise IdentifierError("id_number.format",
+                              "expected 17 ASCII digits and a check digit or X")
     _birth_date(s[6:14])
     normalised = s.upper()
     if resident_id_check_char(normalised[:17]) != normalised[17]:
@@ -134,8 +129,15 @@ def canonical_identity(id_type: str, id_number: str) -> tuple[str, str]:
     """(id_type, number) in the form pseudonyms are computed from; one person, one form.
 
     A legacy 15-digit number becomes its 18-character resident ID so that both spellings of
-    the same person get the same pseudonym.
+    the same person get the same pseudonym. Full-width digits and letters (as Chinese input
+    methods type them) are folded to ASCII by NFKC first, for the same reason; any other
+    non-ASCII character (Arabic-Indic or other scripts' digits) is refused, never read as a digit.
     """
+    if not id_number.isascii():
+        id_number = unicodedata.normalize("NFKC", id_number)
+        if not id_number.isascii():
+            raise IdentifierError("id_number.format",
+                                  "write the number with ASCII digits and letters only")
     if id_type == "resident_id":
         return id_type, validate_resident_id(id_number)
     if id_type == "resident_id_15":

@@ -26,6 +26,12 @@ from schemas.reference import current_occupation_code, divisions
 
 MAX_EVENT_BYTES = 1_048_576
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))  # no daylight saving since 1991
+# No event of the city's skills system is older: earlier timestamps are mistakes, and years
+# before 1 AD (which an offset can push year 1 into) are more than PostgreSQL's clients can read.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+_EARLIEST_DAY = EARLIEST_TIMESTAMP.date()
+# Magnitudes a JSON integer may have; JSON decoders read larger ones as floats.
+_INT64_LIMIT = 2**63
 PASS_MARK = 60.0
 
 _NON_FINITE = re.compile(rb"\b(?:NaN|Infinity)\b")
@@ -91,9 +97,14 @@ class _Checks:
             envelope.time,
         )
 
-    def not_in_future(self, moment: datetime, path: str) -> None:
+    def in_window(self, moment: datetime, path: str) -> None:
+        """Refuse a timestamp later than now plus skew, or earlier than EARLIEST_TIMESTAMP."""
         if moment > self.latest_allowed:
             raise Rejection("time.in_future", path, "the timestamp is later than now plus skew")
+        if moment < EARLIEST_TIMESTAMP:
+            area = "schema" if path.startswith("$.data") else "envelope"
+            raise Rejection(f"{area}.out_of_range", path,
+                            "give a timestamp from 2000-01-01T00:00:00Z on")
 
     def learner(self, learner: ev.Learner, out: dict[str, Any], path: str) -> None:
         try:
@@ -218,6 +229,12 @@ def _certificate_issued(data: Any, out: dict[str, Any], checks: _Checks) -> None
 
 
 def _control_totals(data: Any, out: dict[str, Any], checks: _Checks) -> None:
+    latest_day = checks.latest_allowed.astimezone(CHINA_STANDARD_TIME).date()
+    if not _EARLIEST_DAY <= data.business_day <= latest_day:
+        raise Rejection(
+            "schema.out_of_range", "$.data.business_day",
+            "give a business day from 2000-01-01 to today (Asia/Shanghai)",
+        )
     for family in data.counts:
         if family not in ev.FAMILIES:
             raise Rejection(
@@ -325,7 +342,12 @@ def _check_quickly(
         occurred_at = getattr(data, event_type.occurred_at_field)
     # Aware datetimes compare fastest when they share one tzinfo object, as an event's usually do.
     latest = latest_allowed.astimezone(sent_at.tzinfo)
-    if sent_at > latest or occurred_at > latest:
+    if (
+        sent_at > latest
+        or occurred_at > latest
+        or sent_at < EARLIEST_TIMESTAMP
+        or occurred_at < EARLIEST_TIMESTAMP
+    ):
         return None
     checks = _Checks(pseudonymiser, latest_allowed)
     out: dict[str, Any] = document["data"]
@@ -371,19 +393,19 @@ def _check_thoroughly(
     try:
         envelope = msgspec.convert(document, event_type.envelope)
     except msgspec.ValidationError as exc:
-        raise _schema_rejection(str(exc)) from None
+        raise _schema_rejection(str(exc), document) from None
     if _has_duplicate_keys(raw, document):
         raise Rejection("decode.duplicate_key", "$", "send every key once per object")
     if b"\\u0000" in raw:
         _refuse_nul(document, "$")
 
     checks = _Checks(pseudonymiser, latest_allowed)
-    checks.not_in_future(envelope.time, "$.time")
+    checks.in_window(envelope.time, "$.time")
     data = envelope.data
     occurred_at = envelope.time
     if event_type.occurred_at_field is not None:
         occurred_at = getattr(data, event_type.occurred_at_field)
-        checks.not_in_future(occurred_at, f"$.data.{event_type.occurred_at_field}")
+        checks.in_window(occurred_at, f"$.data.{event_type.occurred_at_field}")
     out: dict[str, Any] = document["data"]
     _DATA_RULES[event_type.family](data, out, checks)
     return checks.accepted(partner_id, envelope, event_type, occurred_at, out)
@@ -396,6 +418,7 @@ def _decode(raw: bytes) -> dict[str, Any]:
         reason = str(exc)
         if "UTF-8" in reason or "surrogate" in reason:
             code = "decode.not_utf8"
+            reason = _utf8_problem(raw) or reason
         elif "depth limit" in reason:
             code = "decode.too_deep"
         elif "infinity" in reason or _NON_FINITE.search(raw):
@@ -406,6 +429,15 @@ def _decode(raw: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise Rejection("decode.not_object", "$", "send one JSON object (a CloudEvent)")
     return document
+
+
+def _utf8_problem(raw: bytes) -> str | None:
+    """Where bytes stop being UTF-8, counted in bytes (a decoder's column counts characters)."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError as exc:
+        return f"the bytes are not UTF-8 from byte offset {exc.start} ({exc.reason})"
+    return None  # valid UTF-8; the decoder objected to an escape such as a lone surrogate
 
 
 def _event_type(document: dict[str, Any]) -> ev.EventType:
@@ -459,7 +491,7 @@ def _authorise(
     return partner.partner_id
 
 
-def _schema_rejection(error: str) -> Rejection:
+def _schema_rejection(error: str, document: Any = None) -> Rejection:
     detail, at, where = error.rpartition(" - at `")
     path = where.rstrip("`") if at else "$"
     if not at:
@@ -478,9 +510,35 @@ def _schema_rejection(error: str) -> Rejection:
         return Rejection(f"{area}.bad_value", path, "use one of the documented values")
     if "matching regex" in detail or detail.startswith("Invalid"):
         return Rejection(f"{area}.bad_format", path, detail)
+    if detail == "Expected `int`, got `float`" and _huge_integer_at(document, path):
+        return Rejection(f"{area}.out_of_range", path,
+                         "the integer is out of range (its magnitude must be below 2^63)")
     if detail.startswith("Expected `") and ", got `" in detail:
         return Rejection(f"{area}.wrong_type", path, detail)
     return Rejection(f"{area}.out_of_range", path, detail)
+
+
+_PATH_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _huge_integer_at(document: Any, path: str) -> bool:
+    """Whether the value at a validator's path is a whole number too large for an integer.
+
+    Such a number was written as an integer and read as a float; `[...]` (any value of a map)
+    looks at every value there.
+    """
+    values = [document]
+    for name, index in _PATH_STEP.findall(path[1:]):
+        found = []
+        for value in values:
+            if name and isinstance(value, dict) and name in value:
+                found.append(value[name])
+            elif index == "..." and isinstance(value, dict):
+                found += value.values()
+            elif index.isdigit() and isinstance(value, list) and int(index) < len(value):
+                found.append(value[int(index)])
+        values = found
+    return any(isinstance(v, float) and v.is_integer() and abs(v) >= _INT64_LIMIT for v in values)
 
 
 def _has_duplicate_keys(raw: bytes, document: dict[str, Any]) -> bool:
@@ -536,8 +594,72 @@ def claimed_event_id(raw: bytes | None) -> str | None:
     It is stored with the refusal, so a NUL (which no landed id has) is spelled out.
     """
     try:
-        claimed = _claimed_id_decoder.decode(raw or b"").id[:_MAX_CLAIMED_ID]
-    # ValidationError is a DecodeError; a nesting bomb overflows the decoder's recursion limit.
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        claimed: str | None = _claimed_id_decoder.decode(raw or b"").id
+    # ValidationError is a DecodeError.
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return None
-    return without_nul(claimed)
+    except RecursionError:
+        # A nesting bomb overflows the decoder's recursion limit: walk the top level instead.
+        claimed = _top_level_id(raw or b"")
+    return None if claimed is None else without_nul(claimed[:_MAX_CLAIMED_ID])
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_STRING_OR_BRACKET = re.compile(r'["\[\]{}]')
+_SCALAR_END = re.compile(r"[,}\] \t\n\r]")
+
+
+def _top_level_id(raw: bytes) -> str | None:
+    """The string `id` of a top-level JSON object, its other values skipped unparsed.
+
+    Skipping counts brackets instead of recursing, so a value nested past any depth limit
+    that comes after (or before) the id does not hide it. None if it cannot tell.
+    """
+    try:
+        text = raw.decode()
+        at = _JSON_SPACE.match(text, 0).end()  # type: ignore[union-attr]
+        if text[at : at + 1] != "{":
+            return None
+        at += 1
+        while True:
+            at = _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if text[at : at + 1] != '"':
+                return None
+            key, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+            at = _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if text[at : at + 1] != ":":
+                return None
+            at = _JSON_SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+            if key == "id":
+                if text[at : at + 1] != '"':
+                    return None
+                return str(json.decoder.scanstring(text, at + 1)[0])  # type: ignore[attr-defined]
+            at = _skip_value(text, at)
+            at = _JSON_SPACE.match(text, at).end()  # type: ignore[union-attr]
+            if text[at : at + 1] != ",":
+                return None
+            at += 1
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _skip_value(text: str, at: int) -> int:
+    """The index just past the JSON value starting at `at` (ValueError if it never ends)."""
+    if text[at : at + 1] == '"':
+        return int(json.decoder.scanstring(text, at + 1)[1])  # type: ignore[attr-defined]
+    if text[at : at + 1] not in ("{", "["):
+        end = _SCALAR_END.search(text, at)
+        return len(text) if end is None else end.start()
+    depth = 0
+    while True:
+        found = _STRING_OR_BRACKET.search(text, at)
+        if found is None:
+            raise ValueError("unterminated value")
+        char = found.group()
+        if char == '"':
+            at = json.decoder.scanstring(text, found.end())[1]  # type: ignore[attr-defined]
+            continue
+        depth += 1 if char in "{[" else -1
+        at = found.end()
+        if depth == 0:
+            return at

@@ -128,12 +128,19 @@ def mask_id_number(s: str) -> str:
     return f"{s[:4]}{'*' * (len(s) - 6)}{s[-2:]}"  # one string built, not two
 
 
+NAME_MASK_STARS = "**"
+
+
 def mask_name(s: str) -> str:
-    """First character kept (the surname, for most Chinese names), the rest starred."""
+    """First character kept (the surname, for most Chinese names), then two stars, always.
+
+    The same length whatever the name's: a mask that kept it would tell a 2-character name
+    from a 3-character one, narrowing who it can be.
+    """
     s = s.strip()
     if not s:
         return ""
-    return f"{s[0]}{'*' * (len(s) - 1 or 1)}"  # at least one star, even for one character
+    return s[0] + NAME_MASK_STARS
 
 
 def mask_phone(s: str) -> str:

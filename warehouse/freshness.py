@@ -30,6 +30,8 @@ def ingest_progress(*, bootstrap_servers: str, database_url: str, group_id: str,
     """Compare, per partition, the first offset at or after the cutoff with the landed position.
 
     Offsets come from the broker's append-time index, so the answer is the same whenever asked.
+    Landed positions are the consumers' read positions, past transaction markers and aborted
+    records, so a partition whose last write is a commit marker is caught up once read.
     """
     behind = partition_lag(bootstrap_servers=bootstrap_servers,
                            security=security or KafkaClientSecurity(), topic_pattern=topic_pattern,

@@ -129,6 +129,48 @@ class Traffic:
             self.acks.extend(acked)
         return failed
 
+    def publish_in_transactions(self, bootstrap: str, *, chunk: int = 50,
+                                abort_every: int = 4) -> int:
+        """Send like a partner with exactly-once on: each chunk is one transaction.
+
+        Every `abort_every`-th chunk is first sent in a transaction that is aborted (its
+        records never land), then again in one that commits. Only committed sends are
+        acknowledgements; every partition's log ends with a transaction marker.
+        """
+        producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all",
+                                 enable_idempotence=True, linger_ms=5,
+                                 transactional_id=f"partners-{sorted(self.partners.values())[0]}",
+                                 max_request_size=2 * 1024 * 1024)
+        producer.init_transactions()
+        messages = self.messages
+        sent = 0
+        try:
+            for number, start in enumerate(range(0, len(messages), chunk)):
+                step = messages[start:start + chunk]
+                if abort_every and number % abort_every == abort_every - 1:
+                    producer.begin_transaction()
+                    for message in step:
+                        producer.send(message.topic, message.value, key=message.key,
+                                      headers=list(message.headers))
+                    producer.abort_transaction()
+                producer.begin_transaction()
+                futures = [(message, producer.send(message.topic, message.value,
+                                                   key=message.key,
+                                                   headers=list(message.headers)))
+                           for message in step]
+                producer.commit_transaction()
+                acked = []
+                for message, future in futures:
+                    meta = future.get(timeout=60)
+                    acked.append(Ack.of(meta.topic, meta.partition, meta.offset, message.key,
+                                        message.value, meta.timestamp))
+                with self._lock:
+                    self.acks.extend(acked)
+                sent += len(step)
+        finally:
+            producer.close(timeout=10)
+        return sent
+
     def publish_in_background(self, bootstrap: str, *, over_s: float,
                               chunk: int = 100) -> threading.Thread:
         """Publish the traffic spread over about `over_s` seconds, from a thread."""
@@ -191,15 +233,17 @@ def record(scenario: str, scale: Scale, report: Report, **extra: object) -> None
 
 
 def hooked_consumer(env: Mapping[str, str], log_path: Path, *args: str,
-                    **hooks: str) -> ConsumerProcess:
-    """`python -m consumers` with a test-only fault hook (see tests/fault/crashing_consumer.py).
+                    module: str = "tests.fault.crashing_consumer", **hooks: str) -> ConsumerProcess:
+    """`python -m consumers` with a test-only fault hook (see tests/fault/crashing_consumer.py
+    and tests/fault/wedging_consumer.py).
 
-    hooks: crash="before_commit:3" or stall="2:/path/to/release-file".
+    hooks: crash="before_commit:3", stall="2:/path/to/release-file" or
+    wedge="stuck_io:2:/path/to/marker".
     """
     hooked = {**env, **{f"SKILLSYNC_FAULT_{k.upper()}": v for k, v in hooks.items()}}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fault.crashing_consumer", *(args or ("run",))],
+            [sys.executable, "-m", module, *(args or ("run",))],
             env=hooked, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=log)
     return ConsumerProcess(proc, log_path)

@@ -16,7 +16,7 @@ from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT, LocalServices
 from infra.process import read_pid
 from schemas.topics import events_topic, rejects_topic
-from tests.fault.harness import Traffic, finish_publishing, kill_hard
+from tests.fault.harness import SHORT, Traffic, finish_publishing, kill_hard
 from tests.support.consumers import free_port, own_postgres, process_env, running
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,10 @@ def test_a_broker_sigkilled_and_restarted_under_load_loses_nothing(
                           partners=partners, batch_size="200")
         publisher = traffic.publish_in_background(bootstrap, over_s=scale.traffic_s)
         with running(env, tmp_path / "consumer.log") as consumer:
+            # The scenario is a broker dying under a running consumer. On a loaded machine a
+            # first kill could come before the process had even connected: a start against an
+            # absent broker is its own case (the test below).
+            consumer.wait_logged("partitions assigned", timeout=120)
             for _ in range(scale.rounds):
                 time.sleep(rng.uniform(2.0, 5.0))
                 kill_hard(read_pid(local_kafka.pid_file(own_kafka)))
@@ -108,3 +112,29 @@ def test_partition_leaders_killed_repeatedly_in_a_three_broker_cluster_lose_noth
         traffic.verify(database_url, tmp_path, scenario="3-broker cluster, leader killed "
                        "repeatedly (RF 3, min ISR 2)", scale=scale, lag_recovery_s=recovery,
                        leaders_killed=len(leaders_killed))
+
+
+@pytest.mark.fault_short
+def test_a_consumer_started_while_the_broker_is_down_waits_for_it_and_lands_everything(
+        tmp_path, own_kafka: LocalServices):
+    """Once the short broker-kill run failed its lag bound: its first kill came before the
+    consumer had connected, and kafka-python's reconnect backoff (growing about fourfold per
+    failure, to 30 s) outgrew the 30 s its constructor allows for bootstrapping. The process
+    died with a traceback and nothing landed after that."""
+    bootstrap = own_kafka.kafka_bootstrap
+    partners = _partners()
+    ensure_topics(bootstrap, _topics(partners))
+    traffic = Traffic.simulated(partners, SHORT, seed=707)
+    with own_postgres() as (_, database_url):
+        env = process_env(tmp_path, kafka_bootstrap=bootstrap, database_url=database_url,
+                          partners=partners, batch_size="200", startup_timeout_s="90")
+        local_kafka.stop(own_kafka)
+        with running(env, tmp_path / "consumer.log") as consumer:
+            time.sleep(12)  # past the client's fourth reconnect backoff
+            local_kafka.start(own_kafka)
+            traffic.publish(bootstrap)
+            recovery = traffic.wait_caught_up(database_url)
+            alive = consumer.proc.poll() is None
+        assert alive, "the consumer must wait for the broker, not die"
+        traffic.verify(database_url, tmp_path, scenario="consumer started with the broker down",
+                       scale=SHORT, lag_recovery_s=recovery)

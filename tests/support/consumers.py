@@ -85,14 +85,15 @@ def process_env(tmp_path: Path, *, kafka_bootstrap: str, database_url: str,
                 partners: Mapping[str, str], **settings: str) -> dict[str, str]:
     """Environment for `python -m consumers run` on these partners' topics.
 
-    Writes the partners registry and a pseudonym key file for the process to read at start;
+    Writes the partners registry and a pseudonym key file for the process to read at start
+    (a role may carry a "#name" suffix, so that one role can name several partners);
     `settings` are extra SKILLSYNC_CONSUMER_* values by lower-case suffix (batch_size="100").
     """
     registry = tmp_path / "partners.toml"
     if not registry.exists():
         registry.write_text(REGISTRY_PATH.read_text(encoding="utf-8") + "".join(
             f'\n[[partner]]\npartner_id = "{pid}"\nname = "test partner {pid}"\n'
-            f'role = "{role}"\ndistrict_code = "330106"\n'
+            f'role = "{role.split("#")[0]}"\ndistrict_code = "330106"\n'
             for role, pid in partners.items()), encoding="utf-8")
     keys = tmp_path / "pseudonym.keys"
     if not keys.exists():

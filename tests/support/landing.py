@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from hashlib import sha256
 
-from consumers.landing import Batch, Lander, RejectRow, event_row
+from consumers.landing import Batch, Lander, Position, RejectRow, event_row
 from partners.simulate import OutgoingMessage
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
@@ -25,7 +25,7 @@ def land_directly(messages: Iterable[OutgoingMessage], database_url: str,
     a fraction of a second this way. One partition per topic, offsets counted from 0.
     """
     lander = Lander(database_url, group_id="direct")
-    landed: dict[tuple[str, int], int | None] = {}
+    landed: dict[tuple[str, int], Position] = {}
     offsets: dict[tuple[str, int], int] = {}
     batch = Batch()
     try:
@@ -39,7 +39,8 @@ def land_directly(messages: Iterable[OutgoingMessage], database_url: str,
                 event = check_event(message.value, topic_partner=partner, registry=registry,
                                     pseudonymiser=pseudonymiser, now=appended)
                 batch.events.append(event_row(event, message.topic, 0, offset, appended,
-                                              business_day_of(appended)))
+                                              business_day_of(appended),
+                                              sha256(message.value).digest()))
             except Rejection as refused:
                 batch.rejects.append(RejectRow(
                     message.topic, 0, offset, partner, appended, business_day_of(appended),
@@ -50,7 +51,8 @@ def land_directly(messages: Iterable[OutgoingMessage], database_url: str,
             batch.next_offsets[where] = offset + 1
             if len(batch) >= batch_size:
                 lander.land(batch)
-                landed.update(batch.next_offsets)
+                landed.update({where: Position(offset, None)
+                               for where, offset in batch.next_offsets.items()})
                 batch = Batch()
         if len(batch):
             lander.land(batch)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from consumers.landing import Batch, EventRow, Fenced, Lander
+from consumers.landing import Batch, EventRow, Fenced, Lander, Position
 from schemas.partners import Partner, PartnerRegistry
 from schemas.topics import events_topic
 from tests.support.consumers import landed, service
@@ -30,7 +30,8 @@ def _row(pid: str, offset: int) -> EventRow:
 
 def _batch(pid: str, offsets: range, expected: int | None) -> Batch:
     key = (events_topic(pid), 0)
-    return Batch(events=[_row(pid, o) for o in offsets], expected_offsets={key: expected},
+    return Batch(events=[_row(pid, o) for o in offsets], expected_offsets={
+        key: None if expected is None else Position(expected, None)},
                  next_offsets={key: offsets.stop})
 
 

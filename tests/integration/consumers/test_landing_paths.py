@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from consumers.landing import Batch, EventRow, Fenced, Lander, LandResult
+from consumers.landing import Batch, EventRow, Fenced, Lander, LandResult, Position
 from schemas.topics import events_topic
 from tests.support.consumers import landed, service
 from tests.support.events import encode, enrollment, poison
@@ -28,7 +28,8 @@ def _row(pid: str, n: int, offset: int) -> EventRow:
 
 def _batch(rows: list[EventRow], expected: int | None) -> Batch:
     key = (rows[0].topic, 0)
-    return Batch(events=rows, expected_offsets={key: expected},
+    return Batch(events=rows, expected_offsets={
+        key: None if expected is None else Position(expected, None)},
                  next_offsets={key: rows[-1].kafka_offset + 1})
 
 
@@ -61,15 +62,15 @@ def test_only_an_event_landed_from_the_very_same_offset_counts_as_already_landed
     try:
         lander.land(_batch([_row(pid, n, n) for n in range(5)], expected=None))
         found = lander.already_landed([
-            (pid, f"{pid}-evt-0", topic, 0, 0),  # landed from there
-            (pid, f"{pid}-evt-1", topic, 0, 99),  # the same event sent again
-            (pid, f"{pid}-evt-7", topic, 0, 7),  # never landed
-            ("tother", f"{pid}-evt-2", topic, 0, 2),  # another partner's id space
+            (pid, f"{pid}-evt-0", topic, 0, 0, None),  # landed from there
+            (pid, f"{pid}-evt-1", topic, 0, 99, None),  # the same event sent again
+            (pid, f"{pid}-evt-7", topic, 0, 7, None),  # never landed
+            ("tother", f"{pid}-evt-2", topic, 0, 2, None),  # another partner's id space
         ])
     finally:
         lander.close()
 
-    assert found == {(pid, f"{pid}-evt-0", topic, 0, 0)}
+    assert found == {(pid, f"{pid}-evt-0", topic, 0, 0, None)}
 
 
 def test_a_replay_skips_what_it_landed_before_and_checks_everything_new(

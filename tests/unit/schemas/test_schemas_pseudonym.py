@@ -91,11 +91,16 @@ def test_bad_key_file_is_a_configuration_error_that_hides_the_line(
     assert "zz-not-hex" not in str(caught.value)
 
 
+@pytest.mark.parametrize("name", ["王", "张三", "欧阳娜娜", "O" + "x" * 47])
+def test_a_name_mask_has_one_length_whatever_the_name(name: str) -> None:
+    assert len(mask_name(name)) == 3
+
+
 def test_masks_keep_only_a_little() -> None:
     assert mask_id_number("11010519491231002X") == "1101************2X"
     assert mask_id_number("E1234") == "*****"
-    assert mask_name("张三") == "张*"
-    assert mask_name("欧阳娜娜") == "欧***"
-    assert mask_name("王") == "王*"
+    assert mask_name("张三") == "张**"
+    assert mask_name("王") == "王**"
+    assert mask_name("O" + "x" * 47) == "O**"
     assert mask_phone("13800138000") == "138****8000"
     assert mask_phone("0571-87654321") == "***********21"
