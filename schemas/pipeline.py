@@ -108,7 +108,10 @@ class _Checks:
 
     def learner(self, learner: ev.Learner, out: dict[str, Any], path: str) -> None:
         try:
-            id_type, id_number = canonical_identity(learner.id_type, learner.id_number)
+            # Birth dates are judged against the event's own day: a replay decides alike.
+            id_type, id_number = canonical_identity(
+                learner.id_type, learner.id_number,
+                self.latest_allowed.astimezone(CHINA_STANDARD_TIME).date())
         except IdentifierError as exc:
             message = f"{exc} (id_type {learner.id_type})"
             raise Rejection(exc.code, f"{path}.id_number", message) from None

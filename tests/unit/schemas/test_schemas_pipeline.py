@@ -12,6 +12,7 @@ import pytest
 from schemas.errors import REASON_CODES, Rejection
 from schemas.events import TYPE_PREFIX
 from schemas.examples import example_events
+from schemas.identity import resident_id_check_char
 from schemas.partners import load_registry
 from schemas.pipeline import MAX_EVENT_BYTES, CheckedEvent, check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
@@ -443,3 +444,21 @@ def test_a_refusal_naming_a_field_with_nul_spells_the_nul_as_its_json_escape() -
 
     assert (refused.code, refused.path) == ("schema.extra_field", "$.data.sur\\u0000prise")
     assert "\x00" not in refused.message and "\x00" not in str(refused)
+
+
+def test_a_birth_date_is_judged_against_the_events_append_day_not_the_calendar() -> None:
+    born = NOW.date() + timedelta(days=1)  # after the append day, long before any test runs
+    first17 = f"330106{born:%Y%m%d}123"
+    id_number = first17 + resident_id_check_char(first17)
+    event = enrollment(set_in("data.learner.id_number", id_number))
+    raw = orjson.dumps(event)
+
+    with pytest.raises(Rejection) as refused:
+        check_event(raw, topic_partner="zjgj", registry=REGISTRY, pseudonymiser=PSEUDONYMISER,
+                    now=NOW)
+    assert (refused.value.code, refused.value.path) == (
+        "id_number.birth_date", "$.data.learner.id_number")
+    # Read a day later, as a replay would, it is a plausible birth date.
+    later = check_event(raw, topic_partner="zjgj", registry=REGISTRY,
+                        pseudonymiser=PSEUDONYMISER, now=NOW + timedelta(days=2))
+    assert later.person is not None
