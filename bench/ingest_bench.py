@@ -29,9 +29,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters.kafka import ensure_topics
 from bench.support import drop_database, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS
-from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
 from schemas.topics import events_topic
 from tests.support.events import encode, enrollment, registry_with
@@ -106,10 +106,10 @@ def sustained_ingest(database_url: str) -> float:
 def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, group: str,
                   batch_size: int, linger_ms: int, tuned: bool) -> IngestRun:
     """In the consumer's own process: the service lands the whole topic, as it would in service."""
+    from consumers.settings import ConsumerSettings
     from pydantic import SecretStr
 
     from consumers.service import IngestService, tune_interpreter
-    from consumers.settings import ConsumerSettings
     from schemas.pseudonym import Pseudonymiser
 
     registry = registry_with({partner: "training_platform"})

@@ -38,6 +38,8 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from warehouse.settings import NightlySettings
+
 from bench.support import drop_database, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS, REJECT_COLUMNS, RejectRow, event_row
 from infra import airflow as local_airflow
@@ -45,13 +47,12 @@ from infra.local import REPO_ROOT, LocalServices
 from partners.faults import Faults
 from partners.simulate import simulate
 from quality.suites import staging_day_checks, staging_day_query
+from schemas.days import business_day_of
 from schemas.errors import Rejection
 from schemas.partners import load_registry
 from schemas.pipeline import check_event
 from schemas.pseudonym import Pseudonymiser
 from warehouse import nightly, report
-from warehouse.days import business_day_of
-from warehouse.settings import NightlySettings
 
 # The local services `make up` (and `make bench`) start: PostgreSQL with Airflow's metadata,
 # and the broker the DAG's wait asks.

@@ -33,8 +33,7 @@ def environment(cfg: LocalServices, base: dict[str, str] | None = None) -> dict[
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         # The DAG folder holds only wiring; the project's packages come from the checkout.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        "KAFKA_BOOTSTRAP_SERVERS": env.get("KAFKA_BOOTSTRAP_SERVERS", cfg.kafka_bootstrap),
-        "SKILLSYNC_DATABASE_URL": env.get("SKILLSYNC_DATABASE_URL", cfg.database_url()),
+        **cfg.project_environment(),
     }
     for key, value in defaults.items():
         env.setdefault(key, value)

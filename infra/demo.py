@@ -51,8 +51,8 @@ def reset_local_data(cfg: LocalServices) -> None:
     import psycopg
     from kafka.admin import KafkaAdminClient
 
-    from infra.__main__ import partner_topics
-    from infra.kafka.topics import ensure_topics
+    from adapters.kafka import ensure_topics
+    from infra.stack import partner_topics
     from warehouse.migrate import upgrade
 
     if os.environ.get("SKILLSYNC_DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -87,8 +87,8 @@ def reset_local_data(cfg: LocalServices) -> None:
 
 
 def run(events: int, seed: int) -> int:
-    from infra.__main__ import bootstrap, up
-    from warehouse.days import SHANGHAI
+    from infra.stack import up
+    from schemas.days import SHANGHAI
 
     cfg = LocalServices()
     started = _step("services: PostgreSQL, Kafka, Airflow metadata")
@@ -97,7 +97,7 @@ def run(events: int, seed: int) -> int:
     now = datetime.now(SHANGHAI)
     simulated_day = now.date() - timedelta(days=1)
     _step(f"partners publish a simulated business day ({simulated_day})")
-    manifest = publish_day(cfg, bootstrap(cfg), simulated_day, events, seed)
+    manifest = publish_day(cfg, cfg.bootstrap, simulated_day, events, seed)
 
     _step("consumers land everything published (python -m consumers run --until-caught-up)")
     env = airflow.environment(cfg)

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import psycopg
 
+from adapters.database import scoped_engine
+from schemas.days import SHANGHAI
 from schemas.topics import events_topic, partner_of_topic
 from warehouse.accounting import account_day
-from warehouse.days import SHANGHAI
-from warehouse.db import scoped_engine
 
 # The families whose events are each one fact row (others change these rows, or make rows of
 # other tables); warehouse.accounting says where every family's events went.

@@ -1,4 +1,4 @@
-"""Why an event was refused: stable reason codes, JSON paths and partner-facing messages."""
+"""The project's error kinds, and why an event was refused: reason codes, paths, messages."""
 
 from __future__ import annotations
 
@@ -79,8 +79,25 @@ def stage_of(code: str) -> str:
     return _STAGE_OF_PREFIX.get(code.partition(".")[0], "validate")
 
 
-class Rejection(Exception):
-    """A refused event: the consumer routes it to the rejects topic and moves on."""
+class SkillsyncError(Exception):
+    """The project's errors, each kind named after what its caller does about it."""
+
+
+class ConfigurationError(SkillsyncError):
+    """A setting or a run's parameter is unusable: stop and name it; a retry meets it again."""
+
+
+class ServiceUnavailable(SkillsyncError):
+    """A service (the broker, PostgreSQL, Airflow) did not answer: back off and retry."""
+
+
+class RunFailed(SkillsyncError):
+    """This run's data fails a check it must pass: fail for good and alert; a retry would read
+    the same data."""
+
+
+class Rejection(SkillsyncError):
+    """A verdict on one event: refused, routed to the rejects topic, and the consumer moves on."""
 
     def __init__(self, code: str, path: str, message: str) -> None:
         if code not in REASON_CODES:

@@ -14,6 +14,7 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
+from schemas.errors import RunFailed
 from warehouse.sql import statement
 
 OUTCOMES = ("reflected", "quarantined", "flagged", "unaccounted")
@@ -46,7 +47,7 @@ class DayAccount:
         return self.outcomes
 
 
-class UnaccountedEvents(RuntimeError):
+class UnaccountedEvents(RunFailed):
     """Staged events that the warehouse neither reflects nor names: the night must not commit."""
 
 

@@ -17,6 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from adapters.airflow import trigger_dag
+from adapters.database import scoped_engine
+from adapters.settings import Settings
+from schemas.errors import ConfigurationError
 from schemas.identity import ID_TYPES, IdentifierError, canonical_identity
 from schemas.pseudonym import Pseudonymiser
 
@@ -27,7 +31,7 @@ _LOAD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
 
-class ErasureRequestError(ValueError):
+class ErasureRequestError(ConfigurationError):
     """The request cannot be acted on (e.g. a malformed ID); the message never holds the ID."""
 
 
@@ -147,12 +151,10 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
 
 
 def erase_configured(*, pseudonyms: Mapping[str, str], id_type: str, requested_by: str,
-                     reason: str) -> ErasureResult:
-    """Erase in the database the nightly side is configured with (SKILLSYNC_DATABASE_URL)."""
-    from warehouse.db import scoped_engine
-    from warehouse.settings import NightlySettings
-
-    with scoped_engine(NightlySettings().database_url.get_secret_value()) as engine:
+                     reason: str, settings: Settings | None = None) -> ErasureResult:
+    """Erase in the configured database (SKILLSYNC_DATABASE_URL)."""
+    s = settings or Settings.load()
+    with scoped_engine(s.database.sqlalchemy) as engine:
         return erase_person(engine, pseudonyms=pseudonyms, id_type=id_type,
                             requested_by=requested_by, reason=reason)
 
@@ -163,14 +165,6 @@ def read_id_number(stdin: Any = None) -> str:
     if stream.isatty():
         return getpass.getpass("ID number (not shown): ")
     return str(stream.readline()).strip()
-
-
-def trigger(conf: Mapping[str, Any]) -> None:
-    """Queue an erase_person run with the local services' Airflow (python -m infra airflow)."""
-    from infra import airflow
-    from infra.local import LocalServices
-
-    airflow.run(LocalServices(), ["dags", "trigger", DAG_ID, "--conf", json.dumps(conf)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,20 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "instead of triggering the run")
     args = parser.parse_args(argv)
 
-    from consumers.settings import ConfigurationError, ConsumerSettings
-    from schemas.pseudonym import KeyFileError, load_key_file
-
     try:
-        keys = load_key_file(ConsumerSettings.load().pseudonym_key_file)
+        keys = Settings.load().keys.load()
         conf = request_conf(keys, id_type=args.id_type, id_number=read_id_number(),
                             requested_by=args.requested_by, reason=args.reason)
-    except (ConfigurationError, KeyFileError, ErasureRequestError) as exc:
+    except ConfigurationError as exc:
         print(f"erasure not requested: {exc}", file=sys.stderr)
         return 2
     if args.print_only:
         print(json.dumps(conf, ensure_ascii=False, indent=2))
         return 0
-    trigger(conf)
+    # Airflow as this environment configures it (its AIRFLOW_* settings) runs the erasure.
+    trigger_dag(DAG_ID, conf)
     print(f"{DAG_ID} triggered for {len(conf['pseudonyms'])} pseudonyms", file=sys.stderr)
     return 0
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from schemas import reference
+from schemas.errors import ConfigurationError
 from schemas.partners import load_registry
 from warehouse import reconcile
 from warehouse.accounting import account_day, record_account, require_balanced
@@ -25,7 +26,7 @@ class ReconcileRules:
 
     def __post_init__(self) -> None:
         if self.lookback_days < 0 or self.duplicate_window_days < 0:
-            raise ValueError("lookback_days and duplicate_window_days must be >= 0")
+            raise ConfigurationError("lookback_days and duplicate_window_days must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from warehouse.db import scoped_engine
-from warehouse.settings import NightlySettings
+from adapters.database import scoped_engine
+from adapters.settings import Settings
 
 # The page lists the most severe discrepancies first; the counts always cover all of them.
 LISTED_DISCREPANCIES = 200
@@ -31,12 +31,12 @@ class ReportFiles:
     json: Path
 
 
-def write_day_report(day: date, settings: NightlySettings | None = None) -> ReportFiles:
+def write_day_report(day: date, settings: Settings | None = None) -> ReportFiles:
     """The DAG's report step: read the day's figures and write both files."""
-    s = settings or NightlySettings()
-    with scoped_engine(s.database_url.get_secret_value()) as engine:
-        figures = day_figures(engine, day, trend_days=s.report_trend_days)
-    return write_report(figures, s.report_dir)
+    s = settings or Settings.load()
+    with scoped_engine(s.database.sqlalchemy) as engine:
+        figures = day_figures(engine, day, trend_days=s.nightly.report_trend_days)
+    return write_report(figures, s.nightly.report_dir)
 
 
 def write_report(figures: Figures, root: Path) -> ReportFiles:

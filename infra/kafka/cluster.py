@@ -13,8 +13,8 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from adapters.kafka import connect_admin, ensure_topics
 from infra.kafka import service
-from infra.kafka.topics import connect_admin, ensure_topics
 from infra.local import LocalServices
 from infra.process import ServiceError, port_open, read_pid, spawn, terminate, wait_until
 

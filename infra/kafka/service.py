@@ -11,8 +11,8 @@ from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from pathlib import Path
 
+from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES
 from infra.kafka import security
-from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
 from infra.local import LocalServices
 from infra.process import ServiceError, port_open, read_pid, spawn, terminate, wait_until
 

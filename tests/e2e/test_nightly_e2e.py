@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from schemas.topics import events_topic
+from tests.support.consumers import consumer_settings
 from tests.support.events import encode, enrollment, registry_with
 from tests.support.kafka import publish
 from tests.support.nightly import SENDER_CLOCK, at_noon_ms
@@ -47,8 +47,8 @@ def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
                              timestamp_ms=at_noon_ms(today))
     pattern = "^skills\\.events\\.(" + "|".join(partners.values()) + ")$"
     group = f"e2e-{partners['training_platform']}"
-    settings = ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                                group_id=group, topic_pattern=pattern, linger_ms=50)
+    settings = consumer_settings(kafka_bootstrap, database_url, group_id=group,
+                                 topic_pattern=pattern, linger_ms=50)
     registry = registry_with({pid: role for role, pid in partners.items()})
     IngestService(settings, registry=registry, pseudonymiser=pseudonymiser).run(
         until_caught_up=True)
@@ -77,8 +77,8 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
             timestamp_ms=at_noon_ms(today))
     group = f"e2e-{pid}"
     pattern = f"^skills\\.events\\.{pid}$"
-    IngestService(ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                                   group_id=group, topic_pattern=pattern, linger_ms=50),
+    IngestService(consumer_settings(kafka_bootstrap, database_url, group_id=group,
+                                    topic_pattern=pattern, linger_ms=50),
                   registry=registry_with({pid: "training_platform"}),
                   pseudonymiser=pseudonymiser).run(until_caught_up=True)
     with psycopg.connect(database_url) as conn:

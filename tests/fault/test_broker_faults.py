@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.kafka import ensure_topics
 from infra.kafka import service as local_kafka
 from infra.kafka.cluster import LocalCluster
-from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT, LocalServices
 from infra.process import read_pid
 from schemas.topics import events_topic, rejects_topic

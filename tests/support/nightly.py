@@ -7,15 +7,14 @@ from datetime import date, datetime, time
 
 import psycopg
 from kafka import KafkaProducer
-from pydantic import SecretStr
 
+from adapters.database import scoped_engine
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from partners.simulate import OutgoingMessage, Simulation
+from schemas.days import SHANGHAI
 from schemas.partners import Partner, PartnerRegistry, load_registry
 from schemas.pseudonym import Pseudonymiser
-from warehouse.days import SHANGHAI
-from warehouse.db import scoped_engine
+from tests.support.consumers import consumer_settings
 from warehouse.load import ReconcileRules, load_day
 
 # Tables whose rows a night decides; run bookkeeping (load_runs, validation_results, and
@@ -70,8 +69,8 @@ def ingest(bootstrap: str, database_url: str, partner_ids: Iterable[str],
            registry: PartnerRegistry, pseudonymiser: Pseudonymiser, group: str) -> None:
     """Run the real consumer over the partners' topics until it has landed everything."""
     pattern = "^skills\\.events\\.(" + "|".join(sorted(partner_ids)) + ")$"
-    settings = ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
-                                group_id=group, topic_pattern=pattern, linger_ms=20)
+    settings = consumer_settings(bootstrap, database_url, group_id=group, topic_pattern=pattern,
+                                 linger_ms=20)
     IngestService(settings, registry=registry, pseudonymiser=pseudonymiser).run(
         until_caught_up=True)
 

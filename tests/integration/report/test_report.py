@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from adapters.database import make_engine
 from tests.integration.report.conftest import LoadedWeek, RenderedReport, run_chromium
-from warehouse.db import make_engine
 from warehouse.report import ReportFiles, day_figures, write_report
 
 pytestmark = pytest.mark.integration

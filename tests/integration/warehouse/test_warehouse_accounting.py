@@ -12,12 +12,12 @@ import pytest
 
 from partners.simulate import OutgoingMessage
 from quality.verify import judge, observe
+from schemas.days import SHANGHAI
 from schemas.examples import example_events
 from schemas.topics import events_topic
 from tests.support.landing import land_directly
 from tests.support.nightly import load_days, registry_of
 from warehouse.accounting import UnaccountedEvents
-from warehouse.days import SHANGHAI
 from warehouse.load import ReconcileRules
 
 pytestmark = pytest.mark.integration

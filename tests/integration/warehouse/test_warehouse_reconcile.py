@@ -9,9 +9,9 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
+from adapters.database import scoped_engine
 from partners.faults import Faults
 from tests.support.nightly import load_days, table_checksums
-from warehouse.db import scoped_engine
 from warehouse.load import ReconcileRules
 from warehouse.rebuild import rebuild
 

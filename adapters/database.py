@@ -1,4 +1,4 @@
-"""Engines for the skillsync database, created on demand (never at import time)."""
+"""The skillsync database: its URL in the forms clients want, and engines made on demand."""
 
 from __future__ import annotations
 
@@ -28,5 +28,6 @@ def scoped_engine(url: str, **kwargs: object) -> Iterator[Engine]:
 
 
 def libpq_url(url: str) -> str:
-    """The same URL in the plain form libpq and psycopg.connect() accept."""
+    """The same URL in the plain form libpq and psycopg.connect() accept (any driver named in a
+    SQLAlchemy URL, such as postgresql+psycopg, is dropped)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -10,13 +10,15 @@ from datetime import date, datetime
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.landing import Batch, EventRow, Lander, event_row
-from schemas.errors import Rejection
+from adapters.settings import Settings
+from consumers.landing import Batch, EventRow, Lander
+from consumers.records import judge_record
+from schemas.days import business_day_of
+from schemas.errors import ConfigurationError, Rejection
 from schemas.partners import PartnerRegistry
-from schemas.pipeline import check_event
 from schemas.pseudonym import Pseudonymiser
+from schemas.rejects import RejectRecord
 from schemas.topics import rejects_topic
-from warehouse.days import business_day_of
 
 # Where a record was appended in its partner's events topic: (topic, partition, offset).
 Origin = tuple[str, int, int]
@@ -36,7 +38,8 @@ class ReplayRequest:
 
     def __post_init__(self) -> None:
         if self.first_day and self.last_day and self.first_day > self.last_day:
-            raise ValueError(f"first_day {self.first_day} is after last_day {self.last_day}")
+            raise ConfigurationError(
+                f"first_day {self.first_day} is after last_day {self.last_day}")
 
 
 @dataclass
@@ -76,23 +79,24 @@ def replay_rejects(request: ReplayRequest, *, database_url: str, bootstrap_serve
     refused: list[tuple[Origin, Rejection]] = []
     for origin, raw in originals.items():
         appended = candidates[origin]
-        try:
-            event = check_event(raw, topic_partner=request.partner_id, registry=registry,
-                                pseudonymiser=pseudonymiser, now=appended)
-        except Rejection as rejection:
-            refused.append((origin, rejection))
-            outcome.refused_by_reason[rejection.code] += 1
-            continue
-        accepted.append(event_row(event, *origin, appended, business_day_of(appended)))
+        judged = judge_record(raw, *origin, request.partner_id,
+                              (appended, business_day_of(appended)), registry, pseudonymiser)
+        if isinstance(judged, EventRow):
+            # Replayed rows keep no digest: an id already in staging is a duplicate here, as it
+            # was before digests were kept, never a reuse to refuse.
+            accepted.append(judged._replace(payload_sha256=None))
+        else:
+            refused.append((origin, judged[1]))
+            outcome.refused_by_reason[judged[1].code] += 1
     outcome.outcomes["refused"] = len(refused)
     if accepted and not request.dry_run:
         _land(database_url, accepted)
-    judged = _judge(database_url, accepted)
-    outcome.outcomes.update(judged.values())
+    verdicts = _judge(database_url, accepted)
+    outcome.outcomes.update(verdicts.values())
     outcome.days_to_reload = sorted({row.append_day for row in accepted
-                                     if judged[_origin(row)] == "landed"})
+                                     if verdicts[_origin(row)] == "landed"})
     if not request.dry_run:
-        _record(database_url, run_id, judged, refused)
+        _record(database_url, run_id, verdicts, refused)
     return outcome
 
 
@@ -154,13 +158,7 @@ def _original_bytes(bootstrap_servers: str, partner_id: str, wanted: set[Origin]
 
 
 def _origin_of(headers: Iterable[tuple[str, bytes]] | None) -> Origin | None:
-    values = {key: value for key, value in headers or ()}
-    try:
-        return (values["skillsync.original_topic"].decode(),
-                int(values["skillsync.original_partition"]),
-                int(values["skillsync.original_offset"]))
-    except (KeyError, ValueError):
-        return None
+    return RejectRecord.from_kafka(None, b"", headers).origin
 
 
 def _land(database_url: str, rows: list[EventRow]) -> None:
@@ -221,16 +219,11 @@ def _record(database_url: str, run_id: str, judged: Mapping[Origin, str],
                  for origin, r in refused])
 
 
-def replay_configured(request: ReplayRequest, run_id: str) -> ReplayOutcome:
+def replay_configured(request: ReplayRequest, run_id: str,
+                      settings: Settings | None = None) -> ReplayOutcome:
     """Replay with the consumers' own settings: their registry, keys, database and broker."""
-    from consumers.settings import ConsumerSettings
-    from schemas.partners import load_registry
-    from schemas.pseudonym import load_key_file
-
-    settings = ConsumerSettings.load()
+    s = settings or Settings.load()
     return replay_rejects(
-        request, database_url=settings.database_url.get_secret_value(),
-        bootstrap_servers=settings.bootstrap_servers,
-        registry=load_registry(settings.partners_registry_file),
-        pseudonymiser=load_key_file(settings.pseudonym_key_file), run_id=run_id,
-        kafka_options=settings.kafka_security())
+        request, database_url=s.database.libpq, bootstrap_servers=s.kafka.bootstrap_servers,
+        registry=s.registry.load(), pseudonymiser=s.keys.load(), run_id=run_id,
+        kafka_options=s.kafka.kafka_security())

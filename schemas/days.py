@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
+from schemas.errors import ConfigurationError
+
 # The zone has had no daylight saving since 1991, so a fixed offset is exact and cheap.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+SHANGHAI_NAME = "Asia/Shanghai"  # as PostgreSQL, Airflow and pendulum name it
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:
@@ -19,9 +22,10 @@ def business_day_of(moment: datetime) -> date:
 
 
 def parse_day(value: str | date) -> date:
+    """A business day given as YYYY-MM-DD; ConfigurationError (a run's bad parameter) if not."""
     if isinstance(value, date):
         return value
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"business day {value!r} is not YYYY-MM-DD") from None
+        raise ConfigurationError(f"business day {value!r} is not YYYY-MM-DD") from None
