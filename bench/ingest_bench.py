@@ -29,7 +29,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support import drop_database, peak_rss_mb, scratch_database
+from bench.support import drop_database, machine_busy_seconds, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS
 from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
@@ -49,13 +49,6 @@ class IngestRun:
     peak_rss_mb: float
     consumer_cpu_s: float  # the consumer process's own CPU time over the same span
     machine_cpu_s: float  # every core's busy time over the same span: PostgreSQL, Kafka, ...
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine has spent busy since boot (idle and iowait not)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def publish(bootstrap: str, topic: str, partner: str, count: int) -> None:
