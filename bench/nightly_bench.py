@@ -295,17 +295,22 @@ def copy_floor(database_url: str, day: date) -> tuple[float, float]:
     try:
         with psycopg.connect(database_url) as conn, conn.cursor() as cur:
             cur.execute("CREATE TABLE staging.bench_floor (LIKE staging.events INCLUDING ALL)")
+            # Generated columns are computed by COPY in, never written by it.
+            columns = ", ".join(name for (name,) in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'staging' AND table_name = 'events' AND is_generated = 'NEVER' "
+                "ORDER BY ordinal_position"))
             conn.commit()
             started = time.perf_counter()
             with spool.open("wb") as out, cur.copy(
-                    "COPY (SELECT * FROM staging.events WHERE append_day = %s) TO STDOUT "
-                    "(FORMAT BINARY)", (day,)) as copy:
+                    f"COPY (SELECT {columns} FROM staging.events WHERE append_day = %s) TO "
+                    "STDOUT (FORMAT BINARY)", (day,)) as copy:
                 for chunk in copy:
                     out.write(chunk)
             copied_out = time.perf_counter() - started
             started = time.perf_counter()
             with spool.open("rb") as source, cur.copy(
-                    "COPY staging.bench_floor FROM STDIN (FORMAT BINARY)") as copy:
+                    f"COPY staging.bench_floor ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 while chunk := source.read(1 << 20):
                     copy.write(chunk)
             conn.commit()
