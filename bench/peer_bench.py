@@ -26,6 +26,7 @@ machine did meanwhile (other work on a shared machine). Peak RSS is the process'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -37,6 +38,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,6 +55,7 @@ from bench.support import (
     drop_database,
     listening_pid,
     machine_busy_seconds,
+    peak_rss_mb,
     process_cpu_seconds,
     scratch_database,
     server_cpu_seconds,
@@ -102,19 +105,33 @@ class Bench:
     broker: int | None
     registry_file: Path
     key_file: Path
+    consumers: int = 1  # consumer processes in the group, for either consumer side
     connect_home: Path | None = None
     today_tree: Path | None = None
     logs: list[Path] = field(default_factory=list)
 
-    def counters(self, pid: int | None) -> dict[str, Callable[[], float]]:
+    def counters(self, *pids: int) -> dict[str, Callable[[], float]]:
+        """CPU-second counters of the server, the broker, the machine and the side's processes."""
         counters: dict[str, Callable[[], float]] = {
             "postgres": lambda: server_cpu_seconds(self.postmaster),
             "machine": machine_busy_seconds}
         if self.broker is not None:
             broker = self.broker
             counters["broker"] = lambda: process_cpu_seconds(broker)
-        if pid is not None:
-            counters["process"] = lambda: process_cpu_seconds(pid)
+        if pids:
+            last = dict.fromkeys(pids, 0.0)
+
+            def processes() -> float:
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        last[pid] = process_cpu_seconds(pid)
+                return sum(last.values())
+
+            counters["process"] = processes
+            # Sampled, not the exit status's ru_maxrss: that counts pages a forked child shared
+            # with this process before it exec'd.
+            for pid in pids:
+                counters[f"rss {pid}"] = partial(peak_rss_mb, pid)
         return counters
 
 
@@ -138,28 +155,27 @@ def per_event(sampler: CpuSampler, start: float, end: float, events: int) -> dic
 
 
 def wait_exit(pid: int, timeout_s: float, *, done: Callable[[], bool] = lambda: False
-              ) -> tuple[int | None, float]:
-    """Wait for a child to exit, or for done(); (exit code or None if still running, peak MB)."""
+              ) -> int | None:
+    """Wait for a child to exit, or for done(); its exit code, or None if still running."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        reaped, status, usage = os.wait4(pid, os.WNOHANG)
+        reaped, status = os.waitpid(pid, os.WNOHANG)
         if reaped:
-            return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
+            return os.waitstatus_to_exitcode(status)
         if done():
-            return None, float("nan")
+            return None
         time.sleep(0.05)
     raise ServiceError(f"process {pid} still running after {timeout_s:.0f}s")
 
 
-def stop(pid: int) -> float:
-    """SIGTERM a child's process group, SIGKILL after 30 s; its peak RSS in MB."""
+def stop(pid: int) -> None:
+    """SIGTERM a child's process group, SIGKILL after 30 s."""
     os.killpg(pid, signal.SIGTERM)
     try:
-        _, peak = wait_exit(pid, 30)
+        wait_exit(pid, 30)
     except ServiceError:
         os.killpg(pid, signal.SIGKILL)
-        _, peak = wait_exit(pid, 30)
-    return peak
+        wait_exit(pid, 30)
 
 
 def quiesce(server_url: str, timeout_s: float = 60) -> None:
@@ -197,17 +213,19 @@ def consumer_run(bench: Bench, side: str, round_: int) -> tuple[Run, str, str]:
     quiesce(bench.server_url)
     load = os.getloadavg()[0]
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "consumers", "run", "--until-caught-up"],
-                                cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    with CpuSampler(bench.counters(proc.pid)) as sampler:
-        code, peak = wait_exit(proc.pid, RUN_TIMEOUT_S)
-    proc.returncode = code
-    if code != 0:
-        raise ServiceError(f"{side} exited {code}:\n{log_tail(log)}")
+        # Members of one group: the partitions are shared out among them.
+        procs = [subprocess.Popen([sys.executable, "-m", "consumers", "run", "--until-caught-up"],
+                                  cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True) for _ in range(bench.consumers)]
+    with CpuSampler(bench.counters(*(p.pid for p in procs))) as sampler:
+        for proc in procs:
+            proc.returncode = wait_exit(proc.pid, RUN_TIMEOUT_S)
+    if any(p.returncode != 0 for p in procs):
+        raise ServiceError(f"{side} exited {[p.returncode for p in procs]}:\n{log_tail(log)}")
     start, end, events = landed_window(url, "staging.events")
-    return Run(side, events / (end - start), per_event(sampler, start, end, events), peak,
-               load), url, name
+    # The peak of the largest member: each is a process of its own.
+    return Run(side, events / (end - start), per_event(sampler, start, end, events),
+               sampler.peak("rss "), load), url, name
 
 
 def bare_copy(bench: Bench, url: str) -> Run:
@@ -227,7 +245,7 @@ def bare_copy(bench: Bench, url: str) -> Run:
         conn.commit()
         quiesce(bench.server_url)
         load = os.getloadavg()[0]
-        with CpuSampler(bench.counters(None)) as sampler:
+        with CpuSampler(bench.counters()) as sampler:
             started = time.time()
             for blob in blobs:
                 with conn.transaction(), cur.copy(f"COPY staging.bench_copy ({columns}) "
@@ -304,13 +322,15 @@ def sink_run(bench: Bench, side: str, round_: int) -> Run:
         code: int | None = None
         try:
             with CpuSampler(bench.counters(proc.pid)) as sampler:
-                code, _ = wait_exit(proc.pid, RUN_TIMEOUT_S, done=watch)
+                code = wait_exit(proc.pid, RUN_TIMEOUT_S, done=watch)
                 if code is not None:
                     raise ServiceError(f"Connect exited {code}:\n{log_tail(log)}")
+            peak = sampler.peak("rss ")
         finally:
             watch.close()
             proc.returncode = 0  # reaped by wait_exit or stop, never by Popen
-            peak = stop(proc.pid) if code is None else float("nan")
+            if code is None:
+                stop(proc.pid)
         with psycopg.connect(url) as conn:
             count = conn.execute(f"SELECT count(*) FROM {SINK_TABLE}").fetchone()
         assert count is not None and count[0] == bench.events, (side, count)
@@ -402,7 +422,7 @@ def prepare(args: argparse.Namespace) -> Bench:
     key_file.chmod(0o600)
     bench = Bench(bootstrap, server_url, events_topic(partner), args.partitions, args.events,
                   args.batch_size,
-                  state, postmaster, broker, registry_file, key_file)
+                  state, postmaster, broker, registry_file, key_file, args.consumers)
     if set(args.sides) & set(SINK_MODES):
         bench.connect_home = connect.ensure_resolved(SERVICES)
     if args.today and TODAY in args.sides:
@@ -457,6 +477,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--consumers", type=int, default=1,
+                        help="consumer processes in the group on a consumer side (CPU and "
+                             "events/s are of all of them, RSS of the largest)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--today", default=TODAY_REV, metavar="REV",
                         help=f"git revision of the '{TODAY}' side (default {TODAY_REV}; "
@@ -472,7 +495,8 @@ def main() -> int:
     bench = prepare(args)
     sides = [s for s in args.sides if s != TODAY or bench.today_tree is not None]
     print(f"{args.events:,} events on {args.partitions} partitions, batch {args.batch_size}, "
-          f"{args.rounds} rounds of: {', '.join(sides)}; logs in {bench.state}")
+          f"{args.rounds} rounds of: {', '.join(sides)}; {args.consumers} consumer process(es) "
+          f"a side; logs in {bench.state}")
     print(f"{'round':<6}{'side':<16}{'events/s':>10}" + "".join(f"{n + ' µs':>12}" for n in CPU)
           + f"{'RSS MB':>9}{'load':>7}")
     rounds = []

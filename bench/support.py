@@ -37,9 +37,16 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_rss_mb(pid: int | None = None) -> float:
+    """A process's peak resident memory (VmHWM) in MB; this process's by default.
+
+    ProcessLookupError once the process is gone.
+    """
+    try:
+        status = Path(f"/proc/{pid or 'self'}/status").read_text()
+    except FileNotFoundError:
+        raise ProcessLookupError(pid) from None
+    for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -154,6 +161,11 @@ class CpuSampler:
         share = (when - before[0]) / span if span > 0 else 0.0
         return {name: before[1][name] + share * (after[1][name] - before[1][name])
                 for name in before[1]}
+
+    def peak(self, prefix: str) -> float:
+        """The largest value any counter named with the prefix ever had (a peak memory)."""
+        return max((value for _, values in self.samples for name, value in values.items()
+                    if name.startswith(prefix)), default=float("nan"))
 
     def between(self, start: float, end: float) -> dict[str, float]:
         """CPU seconds each counter spent from start to end (epoch seconds)."""
