@@ -106,6 +106,7 @@ class Bench:
     registry_file: Path
     key_file: Path
     consumers: int = 1  # consumer processes in the group, for either consumer side
+    drop_indexes: tuple[str, ...] = ()  # staging indexes the consumer side lands without
     connect_home: Path | None = None
     today_tree: Path | None = None
     logs: list[Path] = field(default_factory=list)
@@ -203,6 +204,10 @@ def consumer_run(bench: Bench, side: str, round_: int) -> tuple[Run, str, str]:
         # Its own migrations: today's schema is part of what is measured.
         subprocess.run([sys.executable, "-c", "import sys; from warehouse.migrate import "
                         "upgrade; upgrade(sys.argv[1])", url], cwd=tree, check=True)
+    elif bench.drop_indexes:
+        with psycopg.connect(url) as conn:
+            for index in bench.drop_indexes:
+                conn.execute(f"DROP INDEX staging.{index}")
     env = {**os.environ, "PYTHONPATH": str(tree), "KAFKA_BOOTSTRAP_SERVERS": bench.bootstrap,
            "SKILLSYNC_DATABASE_URL": url, "SKILLSYNC_PSEUDONYM_KEY_FILE": str(bench.key_file),
            "SKILLSYNC_PARTNERS_REGISTRY": str(bench.registry_file),
@@ -422,7 +427,8 @@ def prepare(args: argparse.Namespace) -> Bench:
     key_file.chmod(0o600)
     bench = Bench(bootstrap, server_url, events_topic(partner), args.partitions, args.events,
                   args.batch_size,
-                  state, postmaster, broker, registry_file, key_file, args.consumers)
+                  state, postmaster, broker, registry_file, key_file, args.consumers,
+                  tuple(args.drop_index))
     if set(args.sides) & set(SINK_MODES):
         bench.connect_home = connect.ensure_resolved(SERVICES)
     if args.today and TODAY in args.sides:
@@ -484,6 +490,9 @@ def main() -> int:
     parser.add_argument("--today", default=TODAY_REV, metavar="REV",
                         help=f"git revision of the '{TODAY}' side (default {TODAY_REV}; "
                              "'' or --sides without it leaves it out)")
+    parser.add_argument("--drop-index", action="append", default=[], metavar="NAME",
+                        help="land the consumer side without this staging index (a prototype "
+                             "of what moving it off the landing path would buy); repeatable")
     parser.add_argument("--sides", type=lambda v: [s.strip() for s in v.split(",")],
                         default=[CONSUMER, TODAY, *SINK_MODES],
                         help="comma-separated sides to run (default all; a sink side needs "
