@@ -18,9 +18,11 @@ database on the same server, each side in a process of its own:
 Sides run in a rotating order, round after round. A side's rate is sustained: from its first
 batch's transaction to its last's, read back from each row's `landed_at` (the transaction's
 start; the sink's table has the same default column). CPU per event is measured over that same
-window from /proc, sampled every 0.1 s: the side's process, the PostgreSQL server (postmaster,
-backends and every helper, exited ones included), and the broker; "rest" is whatever else the
-machine did meanwhile (other work on a shared machine). Peak RSS is the process's own.
+window from /proc, sampled every 0.1 s: the side's process, the PostgreSQL server on behalf of
+the side's database (its backends and autovacuum workers, the postmaster and the server's own
+WAL writer, checkpointer and the like; other databases' backends are left out), and the broker;
+"rest" is whatever else the machine did meanwhile (other work on a shared machine). Peak RSS is
+the process's own.
 """
 
 from __future__ import annotations
@@ -52,13 +54,13 @@ from bench import connect
 from bench.ingest_bench import publish
 from bench.support import (
     CpuSampler,
+    ServerCpu,
     drop_database,
     listening_pid,
     machine_busy_seconds,
     peak_rss_mb,
     process_cpu_seconds,
     scratch_database,
-    server_cpu_seconds,
 )
 from consumers.landing import EVENT_COLUMNS
 from infra.kafka.topics import ensure_topics
@@ -111,11 +113,11 @@ class Bench:
     today_tree: Path | None = None
     logs: list[Path] = field(default_factory=list)
 
-    def counters(self, *pids: int) -> dict[str, Callable[[], float]]:
-        """CPU-second counters of the server, the broker, the machine and the side's processes."""
+    def counters(self, database: str, *pids: int) -> dict[str, Callable[[], float]]:
+        """CPU-second counters of the server for the database, the broker, the machine and the
+        side's processes."""
         counters: dict[str, Callable[[], float]] = {
-            "postgres": lambda: server_cpu_seconds(self.postmaster),
-            "machine": machine_busy_seconds}
+            "postgres": ServerCpu(self.postmaster, database), "machine": machine_busy_seconds}
         if self.broker is not None:
             broker = self.broker
             counters["broker"] = lambda: process_cpu_seconds(broker)
@@ -222,7 +224,7 @@ def consumer_run(bench: Bench, side: str, round_: int) -> tuple[Run, str, str]:
         procs = [subprocess.Popen([sys.executable, "-m", "consumers", "run", "--until-caught-up"],
                                   cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True) for _ in range(bench.consumers)]
-    with CpuSampler(bench.counters(*(p.pid for p in procs))) as sampler:
+    with CpuSampler(bench.counters(name, *(p.pid for p in procs))) as sampler:
         for proc in procs:
             proc.returncode = wait_exit(proc.pid, RUN_TIMEOUT_S)
     if any(p.returncode != 0 for p in procs):
@@ -250,7 +252,7 @@ def bare_copy(bench: Bench, url: str) -> Run:
         conn.commit()
         quiesce(bench.server_url)
         load = os.getloadavg()[0]
-        with CpuSampler(bench.counters()) as sampler:
+        with CpuSampler(bench.counters(urlsplit(url).path.lstrip("/"))) as sampler:
             started = time.time()
             for blob in blobs:
                 with conn.transaction(), cur.copy(f"COPY staging.bench_copy ({columns}) "
@@ -326,7 +328,7 @@ def sink_run(bench: Bench, side: str, round_: int) -> Run:
         watch = CommitWatch(bench.bootstrap, f"connect-{name}", bench.events)
         code: int | None = None
         try:
-            with CpuSampler(bench.counters(proc.pid)) as sampler:
+            with CpuSampler(bench.counters(database, proc.pid)) as sampler:
                 code = wait_exit(proc.pid, RUN_TIMEOUT_S, done=watch)
                 if code is not None:
                     raise ServiceError(f"Connect exited {code}:\n{log_tail(log)}")

@@ -76,19 +76,48 @@ def process_cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     return ticks / CLOCK_TICKS
 
 
-def server_cpu_seconds(server_pid: int) -> float:
-    """CPU seconds of a forking server (PostgreSQL's postmaster): itself and every child.
+def serves(title: str, database: str) -> bool:
+    """Whether a PostgreSQL process, by its title, works for the database or the whole server."""
+    words = title.split()
+    if words[:1] != ["postgres:"]:
+        return True  # the postmaster
+    if words[1:3] == ["autovacuum", "worker"]:
+        return words[3:4] == [database]
+    # A backend's title: "postgres: <user> <database> <host>(<port>) <activity>".
+    if len(words) >= 4 and ("(" in words[3] or words[3] == "[local]"):
+        return words[2] == database
+    return True  # WAL writer, checkpointer, background writer, launchers, I/O workers
 
-    Children that exited are counted through the parent's reaped-children times, so the sum
-    only grows while connections come and go.
+
+class ServerCpu:
+    """CPU seconds of a PostgreSQL server on behalf of one database, as a growing counter.
+
+    Counts the postmaster, the server's own processes (WAL writer, checkpointer, ...) and the
+    backends and autovacuum workers of that database (all databases if None), read from each
+    process's title; other databases' backends on a shared server are left out. A process that
+    exits keeps the CPU it had when last read, so call it often (CpuSampler does).
     """
-    total = process_cpu_seconds(server_pid, reaped_children=True)
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    for child in children:
-        # One that exited since the list was read, not yet reaped: a tick or two missed.
-        with contextlib.suppress(ProcessLookupError):
-            total += process_cpu_seconds(int(child))
-    return total
+
+    def __init__(self, postmaster: int, database: str | None = None) -> None:
+        self._postmaster = postmaster
+        self._database = database
+        self._seen: dict[int, float] = {}
+
+    def _counts(self, pid: int) -> bool:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return False
+        return self._database is None or serves(title, self._database)
+
+    def __call__(self) -> float:
+        children = Path(f"/proc/{self._postmaster}/task/{self._postmaster}/children")
+        for pid in [self._postmaster, *map(int, children.read_text().split())]:
+            if self._counts(pid):
+                # One that exited since the list was read keeps its last reading.
+                with contextlib.suppress(ProcessLookupError):
+                    self._seen[pid] = process_cpu_seconds(pid)
+        return sum(self._seen.values())
 
 
 def listening_pid(port: int) -> int | None:

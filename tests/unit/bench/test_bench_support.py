@@ -6,10 +6,17 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
-from bench.support import CpuSampler, listening_pid, process_cpu_seconds, server_cpu_seconds
+from bench.support import (
+    CpuSampler,
+    ServerCpu,
+    listening_pid,
+    process_cpu_seconds,
+    serves,
+)
 
 BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
 
@@ -41,16 +48,35 @@ def test_a_sampler_keeps_the_last_value_of_a_process_that_has_gone() -> None:
     assert [values["cpu"] for _, values in sampler.samples] == [1.0, 2.0, 2.0]
 
 
-def test_a_servers_cpu_includes_the_children_it_has_reaped() -> None:
-    own_before = process_cpu_seconds(os.getpid())
-    server_before = server_cpu_seconds(os.getpid())
+def test_a_servers_cpu_keeps_what_a_child_spent_after_the_child_exits() -> None:
+    server = ServerCpu(os.getpid())
+    before = server()
+    child = subprocess.Popen([sys.executable, "-c", BURN + "\ntime.sleep(0.5)"])
+    time.sleep(0.1)
+    while process_cpu_seconds(child.pid) < 0.3:  # read while it burns, as a sampler would
+        server()
+        time.sleep(0.05)
+    server()
+    child.wait()
 
-    subprocess.run([sys.executable, "-c", BURN], check=True)
+    # A backend that exits mid-run still counts for PostgreSQL.
+    assert server() - before >= 0.3
 
-    # The child's 0.3 s of CPU count for the server (it waited for the child), not for the
-    # process alone: a backend that exits mid-run still counts for PostgreSQL.
-    assert server_cpu_seconds(os.getpid()) - server_before >= 0.25
-    assert process_cpu_seconds(os.getpid()) - own_before < 0.25
+
+@pytest.mark.parametrize(("title", "counted"), [
+    ("postgres: postgres mine 127.0.0.1(40222) COPY", True),
+    ("postgres: postgres theirs 127.0.0.1(40222) idle", False),
+    ("postgres: loader mine [local] idle in transaction", True),
+    ("postgres: autovacuum worker mine", True),
+    ("postgres: autovacuum worker theirs", False),
+    ("postgres: walwriter ", True),
+    ("postgres: checkpointer ", True),
+    ("postgres: autovacuum launcher ", True),
+    ("/usr/lib/postgresql/bin/postgres -D /data -p 5432", True),
+])
+def test_a_servers_cpu_counts_its_own_processes_and_the_databases_backends_only(
+        title: str, counted: bool) -> None:
+    assert serves(title, "mine") is counted
 
 
 def test_the_process_listening_on_a_port_is_found() -> None:
