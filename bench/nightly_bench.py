@@ -273,7 +273,9 @@ def statement_stats_ready(database_url: str) -> str | None:
 
 def reset_statement_stats(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_stat_statements_reset()")
+        # This database's statements only: others on the server keep theirs.
+        conn.execute("SELECT pg_stat_statements_reset(0, d.oid, 0) FROM pg_database d "
+                     "WHERE d.datname = current_database()")
 
 
 def statement_stats(database_url: str) -> list[tuple[str, int, float]]:
