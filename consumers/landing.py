@@ -158,10 +158,6 @@ class Lander:
             # Only by type oid: used by COPY after set_types, never for query parameters.
             conn.adapters.register_dumper(None, _JsonTextBinaryDumper)
             with conn.transaction():
-                # A batch's rows and its positions commit together, and Kafka keeps the events:
-                # a commit lost to a server crash is read and landed again, never lost, so the
-                # batch need not wait for its WAL to reach the disk.
-                conn.execute("SET synchronous_commit = off")
                 # Once per session rather than once per batch: a batch is then one round trip
                 # fewer and no catalog lookup.
                 conn.execute("CREATE TEMP TABLE IF NOT EXISTS incoming "

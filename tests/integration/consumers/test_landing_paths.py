@@ -126,17 +126,3 @@ def test_a_batch_that_loses_its_place_holds_back_the_batches_read_after_it(
         positions = conn.execute(
             "SELECT sum(next_offset) FROM staging.consumer_offsets").fetchone()
     assert positions == (published,)
-
-
-def test_a_batch_commits_without_waiting_for_its_wal_to_reach_disk(database_url):
-    # Rows and positions commit together and Kafka keeps the events: a commit a server crash
-    # takes back is read and landed again, so the wait for the flush buys nothing.
-    pid = "tasync"
-    lander = Lander(database_url, "g")
-    try:
-        lander.land(_batch([_row(pid, n, n) for n in range(3)], expected=None))
-        setting = lander._fetch_all("SHOW synchronous_commit", ())
-    finally:
-        lander.close()
-
-    assert setting == [("off",)]
