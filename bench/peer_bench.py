@@ -39,7 +39,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,7 +111,6 @@ class Bench:
     drop_indexes: tuple[str, ...] = ()  # staging indexes the consumer side lands without
     connect_home: Path | None = None
     today_tree: Path | None = None
-    logs: list[Path] = field(default_factory=list)
 
     def counters(self, database: str, *pids: int) -> dict[str, Callable[[], float]]:
         """CPU-second counters of the server for the database, the broker, the machine and the
