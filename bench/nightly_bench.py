@@ -15,7 +15,10 @@ Airflow records it; its peak memory is this process's while the task's function 
 History days are copies of the landed day (and of its loaded facts) under fresh keys and
 fresh person pseudonyms, shifted a month back: tables and indexes grow as with real history,
 while the night's look-ups by person, certificate or enrollment never match it. Targets:
-B <= 1.3 x A, C <= 2.3 x B, and the GX checkpoint <= 3 x the same checks as one SQL query.
+B <= 1.3 x A, C <= 2.3 x B, the GX checkpoint <= 3 x the same checks as one SQL query, and
+night A <= 5 x a COPY out plus a COPY in of its day's staging rows on the same database (the
+floor); each night's statements are listed by their share of the database's time, from
+pg_stat_statements.
 """
 
 from __future__ import annotations
