@@ -32,9 +32,12 @@ test: install ## run the tests (unit, integration on real Kafka and PostgreSQL, 
 test-fast: install ## unit tests only
 	$(PY) -m pytest -q tests/unit
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy, the layers' import contracts, dependencies, and the SQL files
 	$(PY) -m ruff check .
-	$(PY) -m mypy schemas consumers warehouse quality partners infra dags tests
+	$(PY) -m mypy schemas adapters consumers warehouse quality partners infra dags tests
+	.venv/bin/lint-imports
+	.venv/bin/deptry .
+	.venv/bin/sqlfluff lint warehouse/sql
 
 up: install ## start PostgreSQL and Kafka, migrate, create topics, prepare Airflow
 	$(PY) -m infra up

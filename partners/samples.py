@@ -16,11 +16,12 @@ from schemas.partners import Partner, PartnerRegistry, load_registry
 ENROLLMENT = "org.skillsync.enrollment.created.v1"
 
 
-def registry_with(partners: Mapping[str, str]) -> PartnerRegistry:
-    """The shipped registry plus the given {partner_id: role}, each allowed what its role is."""
-    shipped = load_registry()
-    allowed_by_role = {p.role: p.allowed_types for p in shipped}
-    merged = {p.partner_id: p for p in shipped}
+def registry_with(partners: Mapping[str, str], *, shipped: bool = True) -> PartnerRegistry:
+    """The given {partner_id: role}, each allowed what its role is, added to the shipped
+    registry (or, with shipped=False, alone)."""
+    registry = load_registry()
+    allowed_by_role = {p.role: p.allowed_types for p in registry}
+    merged = {p.partner_id: p for p in registry} if shipped else {}
     for partner_id, role in partners.items():
         merged[partner_id] = Partner(partner_id=partner_id, name=f"test partner {partner_id}",
                                      role=role, district_code="330106",

@@ -23,10 +23,10 @@ from adapters.settings import Settings
 from schemas.errors import ConfigurationError
 from schemas.identity import ID_TYPES, IdentifierError, canonical_identity
 from schemas.pseudonym import Pseudonymiser
+from warehouse.load import LOAD_LOCK
 
 DAG_ID = "erase_person"
 # Taken by every nightly load too: a load in flight never writes back what was just erased.
-_LOAD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"
 # Hex HMAC-SHA256, as `Pseudonymiser.person` writes it.
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
@@ -99,7 +99,7 @@ def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
     by_key = _checked_pseudonyms(pseudonyms)
     persons = list(by_key.values())
     with engine.begin() as conn:
-        conn.execute(text(_LOAD_LOCK))
+        conn.execute(LOAD_LOCK)
         # Consumers land concurrently: wait for their open batches, hold new ones until the
         # erasure is committed, after which the trigger turns the person's rows away.
         conn.execute(text("LOCK TABLE staging.events IN SHARE ROW EXCLUSIVE MODE"))

@@ -15,6 +15,8 @@ from warehouse.accounting import account_day, record_account, require_balanced
 from warehouse.sql import statement
 
 SUBSIDY_SCHEME = "training_subsidy"
+# Taken by every load and erasure for its transaction: what they change overlaps, so they queue.
+LOAD_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def load_day(engine: Engine, day: date, run_id: str,
     """
     rules = rules or ReconcileRules()
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"))
+        conn.execute(LOAD_LOCK)
         horizon = conn.execute(statement(reconcile.HORIZON), {"d": day}).scalar_one()
         params = {"d": day, "h": horizon, "lookback": rules.lookback_days,
                   "duplicate_seconds": rules.duplicate_window_days * 86400,

@@ -10,9 +10,10 @@ from kafka import KafkaProducer
 
 from adapters.database import scoped_engine
 from consumers.service import IngestService
+from partners.samples import registry_with
 from partners.simulate import OutgoingMessage, Simulation
 from schemas.days import SHANGHAI
-from schemas.partners import Partner, PartnerRegistry, load_registry
+from schemas.partners import PartnerRegistry
 from schemas.pseudonym import Pseudonymiser
 from tests.support.consumers import consumer_settings
 from warehouse.load import ReconcileRules, load_day
@@ -30,11 +31,7 @@ NIGHT_TABLES = (
 
 def registry_of(partners: Mapping[str, str]) -> PartnerRegistry:
     """Only the given {partner_id: role}, each allowed what its role is in the shipped registry."""
-    allowed_by_role = {p.role: p.allowed_types for p in load_registry()}
-    return PartnerRegistry({
-        pid: Partner(partner_id=pid, name=f"test partner {pid}", role=role,
-                     district_code="330106", allowed_types=allowed_by_role[role])
-        for pid, role in partners.items()})
+    return registry_with(partners, shipped=False)
 
 
 # Test topics replaying past days keep the producer's timestamps: production topics are stamped
