@@ -301,13 +301,13 @@ def check_event(
             "size.too_large", "$", f"the message has {len(raw)} bytes; the limit is 1 MiB"
         )
     latest_allowed = (now or datetime.now(UTC)) + max_future_skew
-    checked = _check_quickly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
+    checked = check_quickly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
     if checked is None:
-        checked = _check_thoroughly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
+        checked = check_thoroughly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
     return checked
 
 
-def _check_quickly(
+def check_quickly(
     raw: bytes,
     topic_partner: str,
     registry: PartnerRegistry,
@@ -382,7 +382,7 @@ def _publisher(
     return partner.partner_id, source
 
 
-def _check_thoroughly(
+def check_thoroughly(
     raw: bytes,
     topic_partner: str,
     registry: PartnerRegistry,
