@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from schemas.errors import REASON_CODES, Rejection
 from schemas.examples import example_events
 from schemas.partners import load_registry
-from schemas.pipeline import CheckedEvent, check_thoroughly, check_event
+from schemas.pipeline import CheckedEvent, check_event, check_thoroughly
 from schemas.pseudonym import Pseudonymiser
 from schemas.schema_files import load_shipped
 

@@ -14,7 +14,7 @@ from schemas.events import EVENT_TYPES, TYPE_PREFIX
 from schemas.examples import example_events
 from schemas.lenient import pattern_fields
 from schemas.partners import Partner, PartnerRegistry, load_registry
-from schemas.pipeline import CheckedEvent, check_quickly, check_thoroughly, check_event
+from schemas.pipeline import CheckedEvent, check_event, check_quickly, check_thoroughly
 from schemas.pseudonym import Pseudonymiser
 
 REGISTRY = load_registry()
