@@ -335,8 +335,8 @@ def forget_night(database_url: str, day: date) -> None:
     with psycopg.connect(database_url) as conn:
         for table in COPIED_TABLES:
             conn.execute(f"DELETE FROM warehouse.{table} WHERE business_day = %s", (day,))
-        conn.execute("DELETE FROM warehouse.quarantine WHERE business_day = %s", (day,))
-        conn.execute("DELETE FROM warehouse.validation_results WHERE business_day = %s", (day,))
+        conn.execute("DELETE FROM ops.quarantine WHERE business_day = %s", (day,))
+        conn.execute("DELETE FROM ops.validation_results WHERE business_day = %s", (day,))
 
 
 def hand_written_checks(database_url: str, day: date) -> dict[str, int]:

@@ -74,7 +74,7 @@ def nightly_sync() -> None:
     @task
     def validate(day: str) -> dict[str, object]:
         """Great Expectations on the day's staging rows, pushed down to PostgreSQL. Results go
-        to warehouse.validation_results and Data Docs, failing rows to warehouse.quarantine; a
+        to ops.validation_results and Data Docs, failing rows to ops.quarantine; a
         blocking failure stops the load naming the expectation and its counts."""
         from adapters.airflow import fail_without_retry
         from quality.validate import validate_and_record

@@ -187,7 +187,7 @@ def record_validation(engine: Engine, validation: DayValidation, run_id: str,
     day = validation.business_day
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO warehouse.validation_results (business_day, run_id, check_name,"
+            "INSERT INTO ops.validation_results (business_day, run_id, check_name,"
             " expectation, severity, success, element_count, unexpected_count)"
             " VALUES (:day, :run, :name, :expectation, :severity, :success, :elements,"
             " :unexpected) ON CONFLICT (business_day, run_id, check_name) DO UPDATE SET"
@@ -197,7 +197,7 @@ def record_validation(engine: Engine, validation: DayValidation, run_id: str,
             [{"day": day, "run": run_id, "name": r.name, "expectation": r.expectation,
               "severity": r.severity, "success": r.success, "elements": r.element_count,
               "unexpected": r.unexpected_count} for r in validation.results])
-        conn.execute(text("DELETE FROM warehouse.quarantine WHERE business_day = :day"),
+        conn.execute(text("DELETE FROM ops.quarantine WHERE business_day = :day"),
                      {"day": day})
         failed = [r for r in validation.results if not r.success]
         if not failed:
@@ -210,7 +210,7 @@ def record_validation(engine: Engine, validation: DayValidation, run_id: str,
         for n, r in enumerate(failed):
             params |= {f"name_{n}": r.name, f"severity_{n}": r.severity}
         return conn.execute(text(
-            "INSERT INTO warehouse.quarantine (business_day, partner_id, event_id,"
+            "INSERT INTO ops.quarantine (business_day, partner_id, event_id,"
             " check_name, family, severity, run_id)"
             " SELECT :day, partner_id, event_id, failed.check_name, family, failed.severity, :run"
             f" FROM ({staging_day_query(day)}) day_rows CROSS JOIN LATERAL ({violated}) failed"

@@ -324,10 +324,10 @@ def observe(database_url: str, partners: Iterable[str], day: date | None = None)
             "SELECT topic, partition, max(next_offset) FROM staging.consumer_offsets "
             "WHERE topic = ANY(%(t)s) GROUP BY 1, 2", {"t": [events_topic(p) for p in partners]})}
         seen.loaded_days = {d for (d,) in conn.execute(
-            "SELECT DISTINCT business_day FROM warehouse.load_runs")}
+            "SELECT DISTINCT business_day FROM ops.load_runs")}
         if seen.loaded_days:
             seen.quarantined = {(p, e) for p, e in conn.execute(
-                "SELECT partner_id, event_id FROM warehouse.quarantine "
+                "SELECT partner_id, event_id FROM ops.quarantine "
                 "WHERE partner_id = ANY(%(p)s)", params)}
             for table in FACT_OF_FAMILY.values():
                 seen.facts[table] = [(p, e) for p, e in conn.execute(

@@ -129,7 +129,7 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
     removed: dict[str, int] = {}
     # Rows that name the person only through their events' keys go first, while the events
     # that lead to them still exist.
-    for table, keys in (("warehouse.quarantine", "partner_id, event_id"),
+    for table, keys in (("ops.quarantine", "partner_id, event_id"),
                         ("staging.redeliveries", "partner_id, event_id")):
         removed[table] = conn.execute(text(
             f"DELETE FROM {table} WHERE ({keys}) IN"

@@ -80,7 +80,7 @@ def load_day(engine: Engine, day: date, run_id: str,
         require_balanced(account)
         record_account(conn, account)
         conn.execute(
-            text("INSERT INTO warehouse.load_runs (business_day, run_id, table_name, rows_loaded)"
+            text("INSERT INTO ops.load_runs (business_day, run_id, table_name, rows_loaded)"
                  " SELECT :day, :run, t, n FROM unnest(CAST(:tables AS text[]),"
                  " CAST(:counts AS int[])) AS x(t, n) ON CONFLICT DO NOTHING"),
             {"day": day, "run": run_id, "tables": list(rows), "counts": list(rows.values())})

@@ -16,7 +16,7 @@ from warehouse.load import LoadResult, ReconcileRules, load_day
 def loaded_days(engine: Engine) -> list[date]:
     with engine.connect() as conn:
         return list(conn.execute(text(
-            "SELECT DISTINCT business_day FROM warehouse.load_runs ORDER BY 1")).scalars())
+            "SELECT DISTINCT business_day FROM ops.load_runs ORDER BY 1")).scalars())
 
 
 def rebuild(engine: Engine, run_id: str, rules: ReconcileRules,

@@ -86,7 +86,7 @@ def day_figures(engine: Engine, day: date, *, trend_days: int = 14) -> Figures:
             WHERE business_day = :day AND NOT eligible GROUP BY 1 ORDER BY 1"""), params).all())
         trend = _trend(conn, params)
         loaded = conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM warehouse.load_runs WHERE business_day = :day)"),
+            "SELECT EXISTS (SELECT 1 FROM ops.load_runs WHERE business_day = :day)"),
             params).scalar_one()
     totals = {f: sum(card[f] for card in scorecards) for f in SCORE_FIELDS}
     return {
@@ -143,7 +143,7 @@ def _discrepancies(conn: Connection, params: Mapping[str, object]) -> dict[str, 
 def _trend(conn: Connection, params: Mapping[str, object]) -> list[dict[str, Any]]:
     rows = _rows(conn, """
         SELECT d::date AS day,
-               EXISTS (SELECT 1 FROM warehouse.load_runs r WHERE r.business_day = d::date)
+               EXISTS (SELECT 1 FROM ops.load_runs r WHERE r.business_day = d::date)
                    AS loaded,
                coalesce(s.received, 0)::int AS received, coalesce(s.valid, 0)::int AS valid,
                coalesce(s.rejected, 0)::int AS rejected,

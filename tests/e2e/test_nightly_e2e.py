@@ -98,5 +98,5 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
     assert states["validate"] == "failed" and states["load"] == "upstream_failed"
     assert _warehouse_rows(database_url) == []
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT check_name FROM warehouse.quarantine").fetchall() == [
+        assert conn.execute("SELECT check_name FROM ops.quarantine").fetchall() == [
             ("learner_pseudonymised",)]

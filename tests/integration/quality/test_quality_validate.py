@@ -60,9 +60,9 @@ def test_a_blocking_failure_names_the_expectation_and_keeps_results_and_quaranti
     assert "level_in_range" in str(failure.value)
     assert "1 of 40 rows unexpected" in str(failure.value)
     results = dict(_rows(database_url, "SELECT check_name, success FROM"
-                         " warehouse.validation_results WHERE run_id = 'run-1'"))
+                         " ops.validation_results WHERE run_id = 'run-1'"))
     assert results["level_in_range"] is False and results["event_unique"] is True
-    assert _rows(database_url, "SELECT event_id, check_name, severity FROM warehouse.quarantine"
+    assert _rows(database_url, "SELECT event_id, check_name, severity FROM ops.quarantine"
                  ) == [(_rows(database_url, "SELECT event_id FROM staging.events WHERE"
                               " data->'course'->>'level' = '9'")[0][0],
                         "level_in_range", "blocking")]
@@ -80,7 +80,7 @@ def test_a_warning_override_lets_the_day_load_without_its_quarantined_row(
     assert validation.docs_index and validation.docs_index.endswith("index.html")
     assert _rows(database_url, "SELECT count(*) FROM warehouse.fact_enrollment") == [(39,)]
     assert _rows(database_url, "SELECT count(*) FROM warehouse.fact_enrollment f JOIN"
-                 " warehouse.quarantine q USING (partner_id, event_id)") == [(0,)]
+                 " ops.quarantine q USING (partner_id, event_id)") == [(0,)]
 
 
 def test_an_unknown_expectation_in_the_severity_setting_stops_with_its_name(
@@ -122,9 +122,9 @@ def test_each_failed_check_counts_and_quarantines_the_rows_that_break_it(
     # Quarantine holds event keys: the two copies of one event are one entry.
     per_key = expected | {"event_unique": 1}
     assert quarantined == sum(per_key.values())
-    assert dict(_rows(database_url, "SELECT check_name, count(*) FROM warehouse.quarantine"
+    assert dict(_rows(database_url, "SELECT check_name, count(*) FROM ops.quarantine"
                       " GROUP BY check_name")) == per_key
-    assert dict(_rows(database_url, "SELECT check_name, min(severity) FROM warehouse.quarantine"
+    assert dict(_rows(database_url, "SELECT check_name, min(severity) FROM ops.quarantine"
                       " GROUP BY check_name")) == {
         name: "warning" if name == "occurred_before_appended" else "blocking" for name in expected}
     engine.dispose()

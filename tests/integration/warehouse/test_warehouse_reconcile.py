@@ -146,7 +146,7 @@ def test_two_concurrent_loads_of_one_day_load_it_once(simulated_week):
 
     assert errors == []
     assert table_checksums(week.database_url) == alone
-    assert _rows(week.database_url, "SELECT count(DISTINCT run_id) FROM warehouse.load_runs"
+    assert _rows(week.database_url, "SELECT count(DISTINCT run_id) FROM ops.load_runs"
                  f" WHERE business_day = '{day}'")[0][0] == 3
 
 

@@ -23,7 +23,7 @@ FROM (
               UNION
               SELECT o.data->>'business_day' FROM staging.events AS o
               WHERE o.append_day = :d AND o.family = 'control.totals')
-          AND NOT EXISTS (SELECT 1 FROM warehouse.quarantine q
+          AND NOT EXISTS (SELECT 1 FROM ops.quarantine q
                           WHERE q.partner_id = t.partner_id AND q.event_id = t.event_id)
     ) totals
 ) ranked
