@@ -13,7 +13,7 @@ from schemas.topics import events_topic
 from tests.support.consumers import consumer_settings
 from tests.support.events import encode, enrollment, registry_with
 from tests.support.kafka import publish
-from tests.support.nightly import SENDER_CLOCK, at_noon_ms
+from tests.support.nightly import SENDER_CLOCK, at_noon_ms, run_moment
 
 pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "nightly_sync.py"
@@ -58,9 +58,10 @@ def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
     monkeypatch.setenv("SKILLSYNC_TOPIC_PATTERN", pattern)
     dag = _load_dag()
 
-    first = dag.test(logical_date=None, run_conf={"business_day": today.isoformat()})
+    first = dag.test(logical_date=run_moment(seeded.rng),
+                     run_conf={"business_day": today.isoformat()})
     after_first = _warehouse_rows(database_url)
-    second = dag.test(logical_date=None,
+    second = dag.test(logical_date=run_moment(seeded.rng),
                       run_conf={"business_day": today.isoformat()})
 
     assert str(first.state) == "success" and str(second.state) == "success"
@@ -90,7 +91,7 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
                         "SKILLSYNC_TOPIC_PATTERN": pattern}.items():
         monkeypatch.setenv(name, value)
 
-    run = _load_dag().test(logical_date=None,
+    run = _load_dag().test(logical_date=run_moment(seeded.rng),
                            run_conf={"business_day": today.isoformat()})
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import psycopg
 from kafka import KafkaProducer
@@ -40,6 +41,17 @@ def registry_of(partners: Mapping[str, str]) -> PartnerRegistry:
 # retention would otherwise delete at once. Set at creation: a topic altered afterwards stamps
 # its first messages with the broker's clock until the change reaches its log.
 SENDER_CLOCK = {"message.timestamp.type": "CreateTime", "retention.ms": "-1"}
+
+
+# A DAG run needs a logical date on or after its DAG's start date (2026-11-01) and not ahead of
+# the scheduler's clock; which one does not matter to what the run does (its business day is
+# a parameter), so each test draws one from its seed within November 2026.
+FIRST_RUN = datetime(2026, 11, 2, 2, 0, tzinfo=SHANGHAI)
+
+
+def run_moment(rng: random.Random) -> datetime:
+    """A logical date for a test's DAG run, drawn from the test's seed."""
+    return FIRST_RUN + timedelta(minutes=rng.randrange(28 * 24 * 60))
 
 
 def at_noon_ms(day: date) -> int:

@@ -31,7 +31,7 @@ from schemas.topics import events_topic
 from tests.support.consumers import service, wait_for
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
-from tests.support.nightly import appended_days
+from tests.support.nightly import appended_days, run_moment
 from warehouse.erasure import main as erasure_main
 
 pytestmark = pytest.mark.integration
@@ -172,7 +172,7 @@ def _land_with_one_batch_retried(database_url: str, consumer: IngestService) -> 
 def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_docs(
         kafka_bootstrap: str, database_url: str, new_partners, airflow_workers: Path,
         captured_logs: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], seeded) -> None:
     pid = new_partners("training_platform")["training_platform"]
     canaries = [_canary(n) for n in range(8)]
     accepted = [_with_learner(enrollment(pid, n), canaries[n]) for n in range(4)]
@@ -208,7 +208,7 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     (day,) = appended_days(database_url)
     gx_root = tmp_path / "gx"
     validate_day(database_url, day, gx_root=gx_root)
-    nightly = _dag("nightly_sync").test(logical_date=None, use_executor=True,
+    nightly = _dag("nightly_sync").test(logical_date=run_moment(seeded.rng), use_executor=True,
                                         run_conf={"business_day": day.isoformat()})
     with psycopg.connect(database_url) as conn:
         people: dict[str, str] = dict(conn.execute(
@@ -219,7 +219,7 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     assert erasure_main(["request", "--requested-by", "dpo@city", "--reason", "canary",
                          "--print"]) == 0
     request = json.loads(capsys.readouterr().out)
-    erasure = _dag("erase_person").test(logical_date=None, use_executor=True,
+    erasure = _dag("erase_person").test(logical_date=run_moment(seeded.rng), use_executor=True,
                                         run_conf=request)
 
     assert (stats.landed, stats.rejected) == (4, 4)
