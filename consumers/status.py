@@ -22,14 +22,12 @@ class PartnerStatus:
     rejects_24h: dict[str, int]
 
 
-def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topic_pattern: str,
-                  database_url: str, group_id: str,
-                  before: datetime | None = None) -> dict[tuple[str, int], int]:
-    """Records of each matching partition the group has not landed yet.
-
-    With `before`, only records the broker appended before that moment count (from its
-    append-time index, so the answer does not change with when it is asked).
-    """
+def broker_positions(*, bootstrap_servers: str, security: KafkaClientSecurity,
+                     topic_pattern: str,
+                     before: datetime | None = None) -> dict[tuple[str, int], int]:
+    """The end offset of each matching partition, or with `before` the first offset appended
+    at or after that moment (from the broker's append-time index, so the answer does not
+    change with when it is asked)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
                              enable_auto_commit=False, isolation_level="read_committed",
                              **security.kafka_security())
@@ -47,12 +45,25 @@ def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topi
                       for tp, end in needed.items()}
     finally:
         consumer.close()
+    return {(tp.topic, tp.partition): offset for tp, offset in needed.items()}
+
+
+def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topic_pattern: str,
+                  database_url: str, group_id: str,
+                  before: datetime | None = None) -> dict[tuple[str, int], int]:
+    """Records of each matching partition the group has not landed yet.
+
+    With `before`, only records the broker appended before that moment count.
+    """
+    needed = broker_positions(bootstrap_servers=bootstrap_servers, security=security,
+                              topic_pattern=topic_pattern, before=before)
+    if not needed:
+        return {}
     with psycopg.connect(database_url) as conn:
         landed = {(t, p): o for t, p, o in conn.execute(
             "SELECT topic, partition, next_offset FROM staging.consumer_offsets "
             "WHERE group_id = %s", (group_id,))}
-    return {(tp.topic, tp.partition): max(0, offset - landed.get((tp.topic, tp.partition), 0))
-            for tp, offset in needed.items()}
+    return {key: max(0, offset - landed.get(key, 0)) for key, offset in needed.items()}
 
 
 def collect(settings: ConsumerSettings) -> list[PartnerStatus]:
