@@ -34,9 +34,9 @@ test-fast: install ## unit tests only
 
 lint: install ## ruff and mypy
 	$(PY) -m ruff check .
-	$(PY) -m mypy schemas consumers warehouse quality partners infra dags tests
+	$(PY) -m mypy schemas consumers warehouse quality partners infra dags portal tests
 
-up: install ## start PostgreSQL and Kafka, migrate, create topics, prepare Airflow
+up: install ## start PostgreSQL, Kafka and the portal, migrate, create topics, prepare Airflow
 	$(PY) -m infra up
 
 down: ## stop the local services
@@ -49,7 +49,7 @@ airflow: up ## serve Airflow's UI on http://127.0.0.1:18080 (Ctrl-C stops it)
 	$(PY) -m infra airflow standalone
 
 bench: install ## run the benchmarks and print their ratios
-	$(PY) -m infra up --no-airflow
+	$(PY) -m infra up --no-airflow --no-portal
 	$(PY) bench/run.py
 
 faults: install ## the long fault-injection suite

@@ -9,6 +9,7 @@ import sys
 import warnings
 
 from infra import airflow, postgres
+from infra import portal as local_portal
 from infra.kafka import security as kafka_security
 from infra.kafka import service as kafka
 from infra.kafka.topics import ensure_topics
@@ -57,7 +58,7 @@ def partner_topics() -> list[str]:
     return names
 
 
-def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
+def up(cfg: LocalServices, *, with_airflow: bool = True, with_portal: bool = True) -> None:
     from warehouse.migrate import upgrade
 
     if not _external_database():
@@ -82,10 +83,16 @@ def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
     ensure_pseudonym_key(cfg)
     if with_airflow:
         airflow.migrate(cfg)
-        print(f"airflow   ready AIRFLOW_HOME={cfg.airflow_home}")
+        print(f"airflow   ready AIRFLOW_HOME={cfg.airflow_home}; nightly_sync "
+              f"{airflow.apply_nightly_sync_state(cfg)} (SKILLSYNC_NIGHTLY_SYNC_ACTIVE="
+              f"{str(cfg.nightly_sync_active).lower()})")
+    if with_portal:
+        local_portal.start(cfg)
+        print(f"portal    up   {cfg.portal_url}  (accounts: python -m portal accounts create)")
 
 
 def down(cfg: LocalServices) -> None:
+    print(f"portal    {'stopped' if local_portal.stop(cfg) else 'was not running'}")
     print(f"kafka     {'stopped' if kafka.stop(cfg) else 'was not running'}")
     print(f"postgres  {'stopped' if postgres.stop(cfg) else 'was not running'}")
 
@@ -93,6 +100,7 @@ def down(cfg: LocalServices) -> None:
 def status(cfg: LocalServices) -> None:
     print(f"kafka     {kafka.status(cfg)}  {cfg.kafka_bootstrap}")
     print(f"postgres  {postgres.status(cfg)}  {cfg.database_url()}")
+    print(f"portal    {local_portal.status(cfg)}  {cfg.portal_url}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up_cmd = sub.add_parser("up", help="start PostgreSQL and Kafka, migrate, create topics")
     up_cmd.add_argument("--no-airflow", action="store_true")
+    up_cmd.add_argument("--no-portal", action="store_true")
     sub.add_parser("down", help="stop what `up` started")
     sub.add_parser("status", help="what is running")
     sub.add_parser("env", help="print the environment the project's commands use")
@@ -112,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = LocalServices()
     try:
         if args.command == "up":
-            up(cfg, with_airflow=not args.no_airflow)
+            up(cfg, with_airflow=not args.no_airflow, with_portal=not args.no_portal)
         elif args.command == "down":
             down(cfg)
         elif args.command == "status":

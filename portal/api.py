@@ -122,7 +122,7 @@ def district_summary(request: Request, district: DISTRICT, first: DAY = None,
 
 
 def _records(request: Request, what: WHAT, district: str, first: Any, last: Any,
-             occupation: str | None, level: int | None, page: int) -> list[Any]:
+             occupation: str | None, level: str | None, page: int) -> list[Any]:
     portal = portal_of(request)
     size = portal.settings.page_size
     with portal.db.scoped(agency_scope(require(request), district)) as conn:

@@ -59,10 +59,11 @@ router = APIRouter(include_in_schema=False)
 PARTNER_ID = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 DISTRICT = Annotated[str, PathParam(pattern=r"^\d{6}$")]
 DAY = Annotated[date | None, Query()]
-OCCUPATION = Annotated[str | None, Query(pattern=r"^[1-8]-\d{2}-\d{2}-\d{2}$")]
-LEVEL = Annotated[int | None, Query(ge=1, le=5)]
+# Filters may come empty from a form: an empty value is no filter.
+OCCUPATION = Annotated[str | None, Query(pattern=r"^([1-8]-\d{2}-\d{2}-\d{2})?$")]
+LEVEL = Annotated[str | None, Query(pattern=r"^[1-5]?$")]
 PAGE = Annotated[int, Query(ge=1, le=100_000)]
-STAGE = Annotated[Literal["decode", "validate", "authorise"] | None, Query()]
+STAGE = Annotated[Literal["decode", "validate", "authorise", ""] | None, Query()]
 WHAT = Literal["certificates", "evaluations", "subsidies"]
 SCORE_COLOURS = {"valid": "#4c9a52", "rejected": "#b8433a", "duplicates": "#d9822b"}
 LEVEL_COLOURS = {"level 1": "#7a5aa6", "level 2": "#2f6db5", "level 3": "#4c9a52",
@@ -232,7 +233,7 @@ def _refusal_filter(conn: Any, partner_id: str, first: date | None, last: date |
                     reason: str | None, stage: str | None, event_id: str | None,
                     path: str | None) -> reads.RefusalFilter:
     start, end = day_range(first, last, reads.latest_partner_day(conn, partner_id), 7)
-    return reads.RefusalFilter(start, end, _filled(reason), stage, _filled(event_id),
+    return reads.RefusalFilter(start, end, _filled(reason), _filled(stage), _filled(event_id),
                                _filled(path))
 
 
@@ -378,9 +379,9 @@ RECORD_COLUMNS: dict[str, list[str]] = {
 
 
 def _fact_filter(conn: Any, district: str, first: date | None, last: date | None,
-                 occupation: str | None, level: int | None) -> reads.FactFilter:
+                 occupation: str | None, level: str | None) -> reads.FactFilter:
     start, end = day_range(first, last, reads.latest_district_day(conn, district), 14)
-    return reads.FactFilter(start, end, occupation, level)
+    return reads.FactFilter(start, end, _filled(occupation), int(level) if level else None)
 
 
 @router.get("/agency/{district}/{what}.csv")
@@ -429,6 +430,7 @@ def operator_overview(request: Request) -> Response:
     return portal.page(request, "operator/overview.html", view=view,
                        airflow_url=portal.settings.airflow_url,
                        severity={k: gettext(v) for k, v in SEVERITY_LABELS.items()},
+                       states={k: gettext(v) for k, v in STATUSES.items()},
                        docs=(portal.settings.data_docs_dir / "index.html").is_file())
 
 

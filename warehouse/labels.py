@@ -47,6 +47,9 @@ CERTIFICATE_TYPES: Mapping[str, str] = MappingProxyType({
 STATUSES: Mapping[str, str] = MappingProxyType({
     "in_force": N_("in force"), "revoked": N_("revoked"), "pass": N_("pass"),
     "fail": N_("fail"), "active": N_("active"), "withdrawn": N_("withdrawn"),
+    # Airflow's states of a run.
+    "success": N_("success"), "failed": N_("failed"), "running": N_("running"),
+    "queued": N_("queued"),
 })
 
 ROLE_LABELS: Mapping[str, str] = MappingProxyType({

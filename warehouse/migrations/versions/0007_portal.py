@@ -22,7 +22,8 @@ PARTNER_TABLES = ("partner_scorecard", "discrepancy")
 # except the learner's masked display forms that the agencies' drill-down shows.
 EVENT_COLUMNS = {
     "skillsync_partner": "partner_id, event_id, family, append_day, sent_day, appended_at, data",
-    "skillsync_operator": "partner_id, event_id, family, append_day, appended_at, landed_at",
+    "skillsync_operator": ("partner_id, event_id, family, append_day, sent_day, appended_at,"
+                           " landed_at, data"),
     "skillsync_agency": "partner_id, event_id, family, data",
 }
 
