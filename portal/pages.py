@@ -240,7 +240,8 @@ def _refusal_filter(conn: Any, partner_id: str, first: date | None, last: date |
 REFUSAL_COLUMNS = ["append_day", "appended_at", "event_id", "reason_code", "reason",
                    "fix_hint", "field_path", "message", "stage", "topic", "kafka_partition",
                    "kafka_offset", "size_bytes", "payload_sha256", "replay_outcome"]
-TEXT = Annotated[str | None, Query(max_length=256)]
+# PostgreSQL text cannot hold NUL: such a filter is refused as invalid, never sent to the database.
+TEXT = Annotated[str | None, Query(max_length=256, pattern=r"^[^\x00]*$")]
 
 
 @router.get("/partner/{partner_id}/refusals", response_class=HTMLResponse)

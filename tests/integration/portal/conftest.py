@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -130,7 +130,7 @@ class Logins:
     district: str
     other_district: str
 
-    users = {"partner": "partner-user", "other_partner": "other-partner-user",
+    users: ClassVar[dict[str, str]] = {"partner": "partner-user", "other_partner": "other-partner-user",
              "agency": "agency-user", "other_agency": "other-agency-user",
              "operator": "operator-user"}
 
