@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -106,7 +106,7 @@ def create(conn: Connection, *, username: str, kind: str, password: str,
     conn.execute(q.CREATE_ACCOUNT, {"username": username, "kind": kind,
                                     "partner_id": partner_id, "district_code": district_code,
                                     "password_hash": _hasher.hash(password)})
-    return Account(username, kind, partner_id, district_code)  # type: ignore[arg-type]
+    return Account(username, cast(Kind, kind), partner_id, district_code)
 
 
 def set_password(conn: Connection, username: str, password: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -17,5 +16,5 @@ def portal_address() -> str:
 
 class PortalLinkPlugin(AirflowPlugin):
     name = "skillsync_portal"
-    external_views: ClassVar[list[Any]] = [{"name": "skillsync portal", "href": portal_address(),
+    external_views = [{  # noqa: RUF012 - AirflowPlugin declares it a class attribute"name": "skillsync portal", "href": portal_address(),
                        "destination": "nav", "category": "browse"}]

@@ -98,7 +98,8 @@ def partners_ingest(db: Database, sample: LagSample, group: str,
                     today: date) -> list[m.PartnerIngest]:
     with db.scoped(OPERATOR) as conn:
         positions = conn.execute(q.CONSUMER_POSITIONS, {"group": group}).all()
-        refused = dict(conn.execute(q.REFUSALS_TODAY, {"day": today}).all())
+        refused: dict[str, int] = {p: n for p, n in conn.execute(q.REFUSALS_TODAY,
+                                                                  {"day": today}).all()}
     landed: dict[tuple[str, int], int] = {}
     last: dict[str, datetime] = {}
     for topic, partition, offset, updated_at in positions:

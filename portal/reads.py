@@ -103,7 +103,7 @@ def all_refusals(conn: Connection, partner_id: str, where: RefusalFilter,
     result = conn.execution_options(stream_results=True, max_row_buffer=2000).execute(
         q.REFUSALS, {**where.params(partner_id), "limit": limit, "offset": 0})
     for row in result.mappings():
-        yield _refusal(row)
+        yield _refusal(dict(row))
 
 
 def control_totals(conn: Connection, partner_id: str, first: date,

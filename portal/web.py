@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -71,7 +71,8 @@ class Portal:
 
 
 def portal_of(request: Request) -> Portal:
-    return request.app.state.portal  # type: ignore[no-any-return]
+    portal: Portal = request.app.state.portal
+    return portal
 
 
 # -- sessions and CSRF --------------------------------------------------------------------
@@ -186,7 +187,7 @@ class RequestContext:
         session = scope.get("session", {})
         docs = scope["path"].startswith("/operator/data-docs/")
 
-        async def with_headers(message: dict[str, Any]) -> None:
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 headers += [(b"x-content-type-options", b"nosniff"),

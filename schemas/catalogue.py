@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -99,12 +99,14 @@ def problems() -> list[str]:
     return found
 
 
-def _key(message: str | tuple[str, ...]) -> str:
+def _key(message: str | Sequence[str]) -> str:
     return message if isinstance(message, str) else message[0]
 
 
-def _forms(string: str | tuple[str, ...]) -> tuple[str, ...]:
-    return (string,) if isinstance(string, str) else string
+def _forms(string: str | Sequence[str] | None) -> tuple[str, ...]:
+    if string is None:
+        return ("",)
+    return (string,) if isinstance(string, str) else tuple(string)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,9 +130,10 @@ class Logins:
     district: str
     other_district: str
 
-    users: ClassVar[dict[str, str]] = {"partner": "partner-user", "other_partner": "other-partner-user",
-             "agency": "agency-user", "other_agency": "other-agency-user",
-             "operator": "operator-user"}
+    users: ClassVar[dict[str, str]] = {
+        "partner": "partner-user", "other_partner": "other-partner-user",
+        "agency": "agency-user", "other_agency": "other-agency-user",
+        "operator": "operator-user"}
 
 
 @pytest.fixture(scope="package")

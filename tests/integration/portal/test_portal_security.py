@@ -1,4 +1,4 @@
-"""Sessions, CSRF, sign-in throttling, disabled accounts and cookies over TLS, on the live portal."""
+"""Sessions, CSRF, sign-in throttling, disabled accounts and TLS cookies, on the live portal."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from portal.__main__ import main as portal_command
+from portal.settings import PortalSettings
 from tests.integration.portal.conftest import (
     PASSWORD,
     LiveServer,
@@ -103,7 +104,7 @@ def test_a_tampered_session_is_refused(portal_server: LiveServer, logins: Logins
     assert foreign.get("/api/me").status_code == 401
 
 
-def portal_settings_like(live: LiveServer):  # type: ignore[no-untyped-def]
+def portal_settings_like(live: LiveServer) -> PortalSettings:
     """The same portal configuration under another session key."""
     from pydantic import SecretStr
 
