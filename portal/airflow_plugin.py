@@ -16,5 +16,8 @@ def portal_address() -> str:
 
 class PortalLinkPlugin(AirflowPlugin):
     name = "skillsync_portal"
-    external_views = [{  # noqa: RUF012 - AirflowPlugin declares it a class attribute"name": "skillsync portal", "href": portal_address(),
-                       "destination": "nav", "category": "browse"}]
+    # A class attribute, as AirflowPlugin declares it.
+    external_views = [  # noqa: RUF012
+        {"name": "skillsync portal", "href": portal_address(), "destination": "nav",
+         "category": "browse"},
+    ]

@@ -73,3 +73,11 @@ def test_erase_person_takes_pseudonyms_and_no_identity_number(dagbag_of) -> None
                     [{"key_id": "k1", "person": "ab" * 32, "id_number": "330106198808081234"}]):
         with pytest.raises(ParamValidationError):
             pseudonyms.resolve(refused)
+
+
+@pytest.mark.parametrize(("setting", "paused"), [("", True), ("false", True), ("true", False)])
+def test_nightly_sync_is_created_paused_unless_the_deployment_should_run_nights(
+        dagbag_of, monkeypatch, setting: str, paused: bool) -> None:
+    monkeypatch.setenv("SKILLSYNC_NIGHTLY_SYNC_ACTIVE", setting)
+    dag = dagbag_of(DAG_FOLDER / "nightly_sync.py").dags["nightly_sync"]
+    assert dag.is_paused_upon_creation is paused
