@@ -191,10 +191,13 @@ def serving(settings: PortalSettings, **uvicorn_options: Any) -> Iterator[LiveSe
     lines: list[str] = []
     handler = _Lines(lines)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    level = root.level
-    root.setLevel(logging.INFO)
+    # The portal's own loggers, whatever another library did to the root logger's handlers.
+    loggers = [logging.getLogger(n) for n in ("uvicorn.access", "uvicorn.error", "skillsync")]
+    saved = [(lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+        lg.propagate, lg.disabled = False, False
     port = free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -213,13 +216,19 @@ def serving(settings: PortalSettings, **uvicorn_options: Any) -> Iterator[LiveSe
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        root.removeHandler(handler)
-        root.setLevel(level)
+        for lg, (lvl, propagate, disabled) in zip(loggers, saved, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(lvl)
+            lg.propagate, lg.disabled = propagate, disabled
 
 
 def portal_settings(week: PortalWeek, **overrides: Any) -> PortalSettings:
+    return portal_settings_for(week.database_url, **overrides)
+
+
+def portal_settings_for(database_url: str, **overrides: Any) -> PortalSettings:
     values: dict[str, Any] = {
-        "database_url": SecretStr(week.database_url),
+        "database_url": SecretStr(database_url),
         "airflow_database_url": SecretStr(
             os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]),
         "airflow_url": "http://airflow.test:8080",
