@@ -149,11 +149,17 @@ def stylesheet() -> Response:
 
 # -- downloads ----------------------------------------------------------------------------
 
+# A spreadsheet runs a cell that starts with one of these as a formula: partners' text could.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(i18n.DISPLAY_ZONE).isoformat()
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return "" if value is None else value
 
 

@@ -66,6 +66,9 @@ class PortalSettings(BaseSettings):
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("SKILLSYNC_PORTAL_TLS_CERTFILE and SKILLSYNC_PORTAL_TLS_KEYFILE"
                              " go together")
+        if self.workers > 1 and self.session_secret is None:
+            # Each worker would sign cookies with a key of its own: sessions would come and go.
+            raise ValueError("SKILLSYNC_PORTAL_WORKERS > 1 needs SKILLSYNC_PORTAL_SESSION_SECRET")
         return self
 
     @property

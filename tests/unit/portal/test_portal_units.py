@@ -22,6 +22,19 @@ def test_cookies_are_secure_over_tls_or_when_a_proxy_terminates_it(tmp_path) -> 
         PortalSettings(tls_certfile=cert)
 
 
+def test_several_workers_need_one_session_key() -> None:
+    with pytest.raises(ValidationError, match="SESSION_SECRET"):
+        PortalSettings(workers=2)
+    assert PortalSettings(workers=2, session_secret=SecretStr("k" * 32)).workers == 2
+
+
+def test_a_downloaded_cell_never_starts_a_spreadsheet_formula() -> None:
+    from portal.pages import _cell
+
+    assert [_cell(v) for v in ("=HYPERLINK(1)", "+1", "-2", "@x", "plain", -3, None)] == [
+        "'=HYPERLINK(1)", "'+1", "'-2", "'@x", "plain", -3, ""]
+
+
 def test_secrets_never_show_in_the_settings_text() -> None:
     settings = PortalSettings(session_secret=SecretStr("s3cret-key-value"),
                               database_url=SecretStr("postgresql://u:pa55word@h/db"))
