@@ -238,8 +238,17 @@ def test_an_operator_sees_lag_freshness_runs_validation_and_the_paused_warning(
     for partner, lag in by_partner.items():
         assert f'skillsync_partner_lag_records{{partner="{partner}"}} {float(lag)}' in metrics
 
-    page.goto(f"{base}/partner/{logins.partner}")
-    assert page.locator("[data-figure=received]").is_visible()
+    # An operator reads any partner's refusals: filtered by stage, downloaded, checked.
+    page.goto(f"{base}/partner/{logins.other_partner}/refusals?first={portal_week.days[0]}"
+              f"&last={portal_week.days[-1]}")
+    page.select_option("select[name=stage]", "validate")
+    page.click("#apply-filter")
+    page.wait_for_load_state()
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#download-csv"))))
+    assert sorted(r["event_id"] for r in rows) == sorted(e or "" for (e,) in portal_week.rows(
+        "SELECT event_id FROM staging.rejected WHERE partner_id = %s AND stage = 'validate'",
+        (logins.other_partner,)))
+    assert rows and {r["stage"] for r in rows} == {"validate"}
     page.goto(f"{base}/operator")
     page.click("#lang-en")
     page.wait_for_load_state()
@@ -248,3 +257,28 @@ def test_an_operator_sees_lag_freshness_runs_validation_and_the_paused_warning(
     page.click("#logout")
     page.wait_for_load_state()
     assert page.url == f"{base}/login"
+
+
+def test_in_the_browser_a_forged_form_token_or_a_tampered_cookie_gets_nothing(
+        browser: Any, portal_server: LiveServer, logins: Logins) -> None:
+    import base64
+
+    base = portal_server.url
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, base, Logins.users["partner"])
+    page.locator("#logout-form input[name=csrf_token]").evaluate("e => e.value = 'forged'")
+    page.click("#logout")
+    page.wait_for_load_state()
+    assert page.locator("#refusal").is_visible()
+    screenshot(page, "refused-forged-form")
+    page.goto(f"{base}/partner/{logins.partner}")
+    assert page.url == f"{base}/partner/{logins.partner}"  # the forged sign-out did nothing
+    (cookie,) = [c for c in context.cookies() if c["name"] == "skillsync_session"]
+    payload, _, signature = cookie["value"].partition(".")
+    claims = json.loads(base64.b64decode(payload))
+    forged = base64.b64encode(json.dumps({**claims, "user": Logins.users["operator"]}).encode())
+    context.add_cookies([{**cookie, "value": f"{forged.decode()}.{signature}"}])
+    page.goto(f"{base}/operator")
+    assert page.url.startswith(f"{base}/login")
+    context.close()
