@@ -30,7 +30,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nightly_bench import DEFAULT_DATABASE, land_day
+from bench.nightly_bench import DEFAULT_DATABASE, land_day, vacuum
 from bench.support import drop_database, scratch_database
 from infra.local import REPO_ROOT
 from portal import accounts
@@ -129,6 +129,8 @@ def main() -> int:
         counts = land_day(url, day, args.events, args.seed, {})
         print(f"landed {day}: {counts} in {time.perf_counter() - started:.0f}s", flush=True)
         started = time.perf_counter()
+        # Freshly copied tables have no statistics yet; autovacuum would catch up on its own.
+        vacuum(url)
         with scoped_engine(url) as engine:
             load_day(engine, day, "bench-portal")
         with psycopg.connect(url) as conn:

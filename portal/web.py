@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,11 @@ def require(request: Request) -> Account:
     return account
 
 
-AGENCY_DISTRICTS = frozenset(d.code for d in divisions().values()
-                             if not d.retired and d.code != "330100")
+@cache
+def agency_districts() -> frozenset[str]:
+    """The current districts and counties, each with an agency (the city itself has none)."""
+    return frozenset(d.code for d in divisions().values()
+                     if not d.retired and d.code != "330100")
 
 
 def partner_scope(account: Account, partner_id: str) -> DbScope:
@@ -145,7 +149,7 @@ def partner_scope(account: Account, partner_id: str) -> DbScope:
 def agency_scope(account: Account, district_code: str) -> DbScope:
     """An agency reads its own district's pages; an operator reads any district's."""
     if account.kind == "operator":
-        if district_code not in AGENCY_DISTRICTS:
+        if district_code not in agency_districts():
             raise Refused
         return DbScope(account.role)
     if account.kind == "agency" and account.district_code == district_code:
