@@ -106,6 +106,20 @@ def wrk(url: str, cookie: str, *, threads: int, connections: int, seconds: int) 
     return figures
 
 
+def _land_and_load(url: str, day: date, events: int, seed: int) -> None:
+    started = time.perf_counter()
+    counts = land_day(url, day, events, seed, {})
+    print(f"landed {day}: {counts} in {time.perf_counter() - started:.0f}s", flush=True)
+    started = time.perf_counter()
+    # Freshly copied tables have no statistics yet; autovacuum would catch up on its own.
+    vacuum(url)
+    with scoped_engine(url) as engine:
+        load_day(engine, day, "bench-portal")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    print(f"loaded in {time.perf_counter() - started:.0f}s", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,36 +130,35 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="wrk's threads")
     parser.add_argument("--workers", type=int, default=2, help="the portal's processes")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--reuse", metavar="DATABASE",
+                        help="measure again on a database an earlier --keep run left")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace(
         "+psycopg", "")
-    url, name = scratch_database(server_url, "bench_portal")
+    if args.reuse:
+        name, url = args.reuse, f"{server_url.rpartition('/')[0]}/{args.reuse}"
+    else:
+        url, name = scratch_database(server_url, "bench_portal")
     day = date(2026, 6, 15)
     server = None
     try:
-        started = time.perf_counter()
-        counts = land_day(url, day, args.events, args.seed, {})
-        print(f"landed {day}: {counts} in {time.perf_counter() - started:.0f}s", flush=True)
-        started = time.perf_counter()
-        # Freshly copied tables have no statistics yet; autovacuum would catch up on its own.
-        vacuum(url)
-        with scoped_engine(url) as engine:
-            load_day(engine, day, "bench-portal")
+        if not args.reuse:
+            _land_and_load(url, day, args.events, args.seed)
         with psycopg.connect(url) as conn:
-            conn.execute("ANALYZE")
             partner, refused = conn.execute(
                 "SELECT partner_id, count(*) FROM staging.rejected WHERE append_day = %s"
                 " GROUP BY 1 ORDER BY 2 DESC LIMIT 1", (day,)).fetchone() or ("", 0)
             (events,) = conn.execute("SELECT count(*) FROM staging.events WHERE append_day = %s",
                                      (day,)).fetchone() or (0,)
-        print(f"loaded in {time.perf_counter() - started:.0f}s: {events:,} events staged that"
-              f" day; partner {partner} has {refused:,} refusals", flush=True)
+        print(f"{events:,} events staged on {day}; partner {partner} has {refused:,}"
+              f" refusals; database {name}", flush=True)
         db = Database(url, pool_size=1)
         with db.portal() as conn:
-            accounts.create(conn, username="bench-partner", kind="partner", password=PASSWORD,
-                            partner_id=partner)
+            if accounts.load(conn, "bench-partner") is None:
+                accounts.create(conn, username="bench-partner", kind="partner",
+                                password=PASSWORD, partner_id=partner)
         db.dispose()
         port = _free_port()
         server = _serve(url, port, args.workers, REPO_ROOT / ".local" / "bench" / "portal.log")
@@ -163,7 +176,7 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_database(server_url, name)
 
     print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.seconds}s, portal with "
