@@ -27,7 +27,6 @@ from portal.operations import OverviewCollector, consumer_group, overview
 from portal.web import (
     STATIC,
     FormRefused,
-    Portal,
     Refused,
     agency_scope,
     csrf_ok,
@@ -197,7 +196,7 @@ def json_download(filename: str, rows: Iterable[m.BaseModel]) -> StreamingRespon
 
 # -- partner ------------------------------------------------------------------------------
 
-def _partner_context(portal: Portal, conn: Any, partner_id: str) -> dict[str, Any]:
+def _partner_context(conn: Any, partner_id: str) -> dict[str, Any]:
     name, role = reads.partner_name(conn, partner_id)
     return {"partner_id": partner_id, "partner_name": name, "partner_role": role}
 
@@ -214,7 +213,7 @@ def partner_scorecard(request: Request, partner_id: PARTNER_ID, day: DAY = None)
         reasons = reads.refusal_reasons(conn, partner_id, shown, shown) if shown else []
         controls = reads.control_totals(conn, partner_id, shown, shown) if shown else []
         notices = reads.notices(conn, partner_id, shown, shown, page_size=20) if shown else []
-        context = _partner_context(portal, conn, partner_id)
+        context = _partner_context(conn, partner_id)
     today = next((d for d in days if d.business_day == shown), None)
     trend = sorted(days, key=lambda d: d.business_day)
     charts = {
@@ -260,7 +259,7 @@ def partner_refusals(request: Request, partner_id: PARTNER_ID, first: DAY = None
         where = _refusal_filter(conn, partner_id, first, last, reason, stage, event_id, path)
         found = reads.refusals(conn, partner_id, where, page=page,
                                page_size=portal.settings.page_size)
-        context = _partner_context(portal, conn, partner_id)
+        context = _partner_context(conn, partner_id)
     return portal.page(request, "partner/refusals.html", **context, where=where, found=found,
                        reason_codes=sorted(REASON_CODES), pages=_pages(found.total,
                                                                       found.page_size))
@@ -299,7 +298,7 @@ def partner_control_totals(request: Request, partner_id: PARTNER_ID, first: DAY 
     with portal.db.scoped(scope) as conn:
         start, end = day_range(first, last, reads.latest_partner_day(conn, partner_id), 30)
         days = reads.control_totals(conn, partner_id, start, end)
-        context = _partner_context(portal, conn, partner_id)
+        context = _partner_context(conn, partner_id)
     return portal.page(request, "partner/control_totals.html", **context, first=start,
                        last=end, days=days)
 
@@ -313,7 +312,7 @@ def partner_notices(request: Request, partner_id: PARTNER_ID, first: DAY = None,
         start, end = day_range(first, last, reads.latest_partner_day(conn, partner_id), 7)
         found = reads.notices(conn, partner_id, start, end, kind=_filled(kind), page=page,
                               page_size=portal.settings.page_size)
-        context = _partner_context(portal, conn, partner_id)
+        context = _partner_context(conn, partner_id)
     return portal.page(request, "partner/notices.html", **context, first=start, last=end,
                        kind=_filled(kind), notices=found, page=page,
                        kinds=[(k, label(DISCREPANCY_KINDS, k)) for k in DISCREPANCY_KINDS])
