@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from portal import models as m
 from portal import reads
-from portal.operations import consumer_group, overview
+from portal.operations import overview
 from portal.pages import (
     DAY,
     DISTRICT,
@@ -158,7 +158,7 @@ def subsidies(request: Request, district: DISTRICT, first: DAY = None, last: DAY
 def _overview(request: Request) -> m.Overview:
     portal = portal_of(request)
     operator_scope(require(request))
-    return overview(portal.db, portal.settings, portal.sampler, consumer_group(),
+    return overview(portal.db, portal.settings, portal.sampler,
                     datetime.now(UTC))
 
 

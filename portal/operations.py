@@ -59,11 +59,11 @@ class LagSampler:
         from consumers.status import broker_positions
 
         assert self.settings.kafka_bootstrap_servers is not None
-        consumer = ConsumerSettings()
         try:
+            # The consumers' own security options (SKILLSYNC_CONSUMER_*) reach the broker.
             positions = broker_positions(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers, security=consumer,
-                topic_pattern=consumer.topic_pattern)
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                security=ConsumerSettings(), topic_pattern=self.settings.topic_pattern)
             self.sample = LagSample(positions, datetime.now(UTC))
         except Exception as exc:  # an unavailable broker: keep the last figures, say so
             log.warning("broker offsets not read: %s", type(exc).__name__)
@@ -86,12 +86,6 @@ class LagSampler:
         while not self._stop.is_set():
             self.read_once()
             self._stop.wait(self.settings.lag_refresh_s)
-
-
-def consumer_group() -> str:
-    from consumers.settings import ConsumerSettings
-
-    return ConsumerSettings().group_id
 
 
 def partners_ingest(db: Database, sample: LagSample, group: str,
@@ -149,10 +143,10 @@ def nightly_runs(db: Database, settings: PortalSettings) -> tuple[list[m.Nightly
     return runs, paused
 
 
-def overview(db: Database, settings: PortalSettings, sampler: LagSampler, group: str,
+def overview(db: Database, settings: PortalSettings, sampler: LagSampler,
              now: datetime) -> m.Overview:
     today = now.astimezone(SHANGHAI).date()
-    partners = partners_ingest(db, sampler.sample, group, today)
+    partners = partners_ingest(db, sampler.sample, settings.consumer_group, today)
     runs, paused = nightly_runs(db, settings)
     with db.scoped(OPERATOR) as conn:
         loads = [m.LoadRun(**r) for r in conn.execute(q.LAST_LOADS,

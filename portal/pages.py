@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from portal import accounts, reads
 from portal import models as m
-from portal.operations import OverviewCollector, consumer_group, overview
+from portal.operations import OverviewCollector, overview
 from portal.web import (
     STATIC,
     FormRefused,
@@ -431,7 +431,7 @@ def agency_records(request: Request, district: DISTRICT, what: WHAT, first: DAY 
 def operator_overview(request: Request) -> Response:
     portal = portal_of(request)
     operator_scope(require(request))
-    view = overview(portal.db, portal.settings, portal.sampler, consumer_group(),
+    view = overview(portal.db, portal.settings, portal.sampler,
                     datetime.now(UTC))
     return portal.page(request, "operator/overview.html", view=view,
                        airflow_url=portal.settings.airflow_url,
@@ -464,5 +464,5 @@ def metrics(request: Request) -> Response:
             raise Refused
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OverviewCollector(lambda: overview(
-        portal.db, portal.settings, portal.sampler, consumer_group(), datetime.now(UTC))))
+        portal.db, portal.settings, portal.sampler, datetime.now(UTC))))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

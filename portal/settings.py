@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import EVENTS_TOPIC_PATTERN
+
 _REPO = Path(__file__).resolve().parent.parent
 LOCAL_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:15432/skillsync"
 
@@ -40,6 +42,11 @@ class PortalSettings(BaseSettings):
     # Consumer lag is read from the broker with the consumers' own settings; None: not shown.
     kafka_bootstrap_servers: str | None = Field(default=None,
                                                 validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # The consumers' group and topics (their own variables): lag is theirs to the broker's end.
+    consumer_group: str = Field(default="skillsync-ingest",
+                                validation_alias="SKILLSYNC_CONSUMER_GROUP")
+    topic_pattern: str = Field(default=EVENTS_TOPIC_PATTERN,
+                               validation_alias="SKILLSYNC_TOPIC_PATTERN")
     lag_refresh_s: float = Field(default=30.0, gt=0)
     # Signs session cookies. Unset: a random key per process (sessions end at restart).
     session_secret: SecretStr | None = None

@@ -191,13 +191,14 @@ def serving(settings: PortalSettings, **uvicorn_options: Any) -> Iterator[LiveSe
     lines: list[str] = []
     handler = _Lines(lines)
     handler.setFormatter(JsonFormatter())
-    # The portal's own loggers, whatever another library did to the root logger's handlers.
-    loggers = [logging.getLogger(n) for n in ("uvicorn.access", "uvicorn.error", "skillsync")]
-    saved = [(lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    # The portal's own loggers, whatever another library did to the root logger's handlers;
+    # nothing else about them changes, since a package fixture may be torn down late.
+    loggers = [logging.getLogger(n) for n in ("uvicorn.access", "uvicorn.error",
+                                              "skillsync.portal")]
+    levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.addHandler(handler)
         lg.setLevel(logging.INFO)
-        lg.propagate, lg.disabled = False, False
     port = free_port()
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -216,10 +217,9 @@ def serving(settings: PortalSettings, **uvicorn_options: Any) -> Iterator[LiveSe
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        for lg, (lvl, propagate, disabled) in zip(loggers, saved, strict=True):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.removeHandler(handler)
-            lg.setLevel(lvl)
-            lg.propagate, lg.disabled = propagate, disabled
+            lg.setLevel(level)
 
 
 def portal_settings(week: PortalWeek, **overrides: Any) -> PortalSettings:
@@ -242,18 +242,11 @@ def portal_settings_for(database_url: str, **overrides: Any) -> PortalSettings:
 
 
 @pytest.fixture(scope="package")
-def consumer_env(portal_week: PortalWeek) -> Iterator[None]:
-    """The consumers' settings the portal reads lag with: the week's group and topics."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SKILLSYNC_CONSUMER_GROUP", portal_week.group)
-        patch.setenv("SKILLSYNC_TOPIC_PATTERN", portal_week.topic_pattern)
-        yield
-
-
-@pytest.fixture(scope="package")
-def portal_server(portal_week: PortalWeek, logins: Logins, nightly_run: str,
-                  consumer_env: None) -> Iterator[LiveServer]:
-    with serving(portal_settings(portal_week)) as live:
+def portal_server(portal_week: PortalWeek, logins: Logins,
+                  nightly_run: str) -> Iterator[LiveServer]:
+    # Lag as the week's consumer group sees the week's topics.
+    with serving(portal_settings(portal_week, consumer_group=portal_week.group,
+                                 topic_pattern=portal_week.topic_pattern)) as live:
         yield live
 
 
