@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.database import libpq_url
@@ -163,6 +163,76 @@ class AlertSettings(BaseSettings):
     webhook_url: SecretStr | None = Field(default=None, validation_alias="SKILLSYNC_ALERT_WEBHOOK")
 
 
+class PortalSettings(BaseSettings):
+    """Where the portal listens, what it links to, and how it guards sessions.
+
+    Variables are SKILLSYNC_PORTAL_<NAME> unless a field names another. The database, the
+    broker (for consumer lag) and the consumers' group are the shared sections'.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SKILLSYNC_PORTAL_", extra="ignore",
+                                      populate_by_name=True, hide_input_in_errors=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=18300, ge=0, le=65535)
+    # The address people reach the portal at (the Airflow UI links to it).
+    public_url: str | None = None
+    # Airflow's metadata database, for the nightly runs and whether nightly_sync is paused.
+    airflow_database_url: SecretStr | None = Field(
+        default=None, validation_alias="AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    # Where the operator pages link into Airflow's UI.
+    airflow_url: str = "http://127.0.0.1:18080"
+    # The intended state of nightly_sync, the same setting `make airflow` applies.
+    nightly_sync_active: bool = Field(default=False,
+                                      validation_alias="SKILLSYNC_NIGHTLY_SYNC_ACTIVE")
+    # Great Expectations' Data Docs, served to operators; None: not served.
+    data_docs_dir: Path | None = Field(default=None, validation_alias="SKILLSYNC_DATA_DOCS_DIR")
+    lag_refresh_s: float = Field(default=30.0, gt=0)
+    # Signs session cookies. Unset: a random key per process (sessions end at restart).
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    # TLS: with both files the portal serves HTTPS and its cookies are Secure.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    # Behind a TLS-terminating proxy: mark cookies Secure although this process speaks HTTP.
+    cookie_secure: bool | None = None
+    # Sign-in attempts: this many failures per account name or client in the window, then 429.
+    login_failures_allowed: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=300, ge=1)
+    # Bearer token a Prometheus scraper presents at /metrics (operators' sessions also may).
+    metrics_token: SecretStr | None = None
+    # Rows a page lists; downloads are bounded separately.
+    page_size: int = Field(default=100, ge=10, le=1000)
+    download_limit: int = Field(default=200_000, ge=1)
+    log_file: Path | None = None
+    log_level: str = "INFO"
+    workers: int = Field(default=1, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> PortalSettings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("SKILLSYNC_PORTAL_TLS_CERTFILE and SKILLSYNC_PORTAL_TLS_KEYFILE"
+                             " go together")
+        if self.workers > 1 and self.session_secret is None:
+            # Each worker would sign cookies with a key of its own: sessions would come and go.
+            raise ValueError("SKILLSYNC_PORTAL_WORKERS > 1 needs SKILLSYNC_PORTAL_SESSION_SECRET")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.tls if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def address(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+
 class Settings:
     """A process's settings: each section read on first use, then kept.
 
@@ -218,6 +288,22 @@ class Settings:
     @cached_property
     def alerts(self) -> AlertSettings:
         return self._section("alerts", AlertSettings)
+
+    @cached_property
+    def portal(self) -> PortalSettings:
+        return self._section("portal", PortalSettings)
+
+    @property
+    def kafka_if_set(self) -> KafkaSettings | None:
+        """The broker's settings, or None where this process was given none (KAFKA_BOOTSTRAP_
+        SERVERS unset): for what works without it."""
+        try:
+            return self.kafka
+        except ConfigurationError as exc:
+            # Only a broker left unnamed means "none"; any other bad setting is an error.
+            if str(exc) == f"{variable_of(KafkaSettings, 'bootstrap_servers')}: Field required":
+                return None
+            raise
 
     def check(self, *names: str) -> Settings:
         """Read the named sections now, so that a process stops at start on a bad setting."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from adapters import logs
 from adapters.settings import (
     DatabaseSettings,
     IngestSettings,
@@ -19,7 +20,6 @@ from adapters.settings import (
     Settings,
     variable_of,
 )
-from consumers import logs
 from schemas.errors import ConfigurationError
 
 log = logging.getLogger("skillsync.consumer")

@@ -15,6 +15,7 @@ previous day. Backfill: `airflow backfill create --dag-id nightly_sync --from-da
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -42,6 +43,10 @@ def _business_day() -> str:
     catchup=True,
     # Days restate each other's look-back window: they load one at a time, oldest first.
     max_active_runs=1,
+    # Paused unless this deployment should run nights (`make airflow` applies the same setting
+    # to a DAG Airflow already knows).
+    is_paused_upon_creation=os.environ.get("SKILLSYNC_NIGHTLY_SYNC_ACTIVE", "").lower()
+    not in ("1", "true", "yes", "on"),
     owner_links={"data-engineering": "https://skillsync.example/runbooks/nightly_sync"},
     tags=["skillsync", "nightly", "warehouse"],
     default_args={

@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up_cmd = sub.add_parser("up", help="start PostgreSQL and Kafka, migrate, create topics")
     up_cmd.add_argument("--no-airflow", action="store_true")
+    up_cmd.add_argument("--no-portal", action="store_true")
     sub.add_parser("down", help="stop what `up` started")
     sub.add_parser("status", help="what is running")
     sub.add_parser("env", help="print the environment the project's commands use")
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = LocalServices()
     try:
         if args.command == "up":
-            up(cfg, with_airflow=not args.no_airflow)
+            up(cfg, with_airflow=not args.no_airflow, with_portal=not args.no_portal)
         elif args.command == "down":
             down(cfg)
         elif args.command == "status":

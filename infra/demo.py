@@ -124,9 +124,60 @@ def run(events: int, seed: int) -> int:
     reports = sorted((cfg.state_dir / "reports").glob("*/index.html"))
     if reports:
         print("\nreports: " + ", ".join(str(p.relative_to(REPO_ROOT)) for p in reports))
+    print_portal_logins(cfg, env["SKILLSYNC_DATABASE_URL"], append_day)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; `make airflow` serves the UI,"
           " `make down` stops the services")
     return 0 if matches else 1
+
+
+def demo_logins(database_url: str, day: date) -> list[tuple[str, str, str]]:
+    """A partner, a district bureau and an operator account, with fresh passwords.
+
+    The partner is the one with the most refusals that night and the district the one with
+    the most certificates, so each sign-in has something to show.
+    """
+    import secrets
+
+    import psycopg
+
+    from adapters.database import libpq_url
+    from portal import accounts
+    from portal.db import Database
+
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        partner = conn.execute(
+            "SELECT partner_id FROM staging.rejected WHERE append_day = %s GROUP BY 1"
+            " ORDER BY count(*) DESC, 1 LIMIT 1", (day,)).fetchone()
+        district = conn.execute(
+            "SELECT a.agency FROM warehouse.fact_certificate c JOIN warehouse.agency_district a"
+            " USING (district_code) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+    wanted = [("demo-operator", "operator", None, None)]
+    if partner:
+        wanted.append((f"demo-{partner[0]}", "partner", partner[0], None))
+    if district:
+        code = district[0].removeprefix("agency_")
+        wanted.append((f"demo-{code}", "agency", None, code))
+    db = Database(libpq_url(database_url), pool_size=1)
+    made = []
+    try:
+        with db.portal() as conn:
+            for username, kind, partner_id, district_code in wanted:
+                password = secrets.token_urlsafe(12)
+                if accounts.load(conn, username) is None:
+                    accounts.create(conn, username=username, kind=kind, password=password,
+                                    partner_id=partner_id, district_code=district_code)
+                else:
+                    accounts.set_password(conn, username, password)
+                made.append((kind, username, password))
+    finally:
+        db.dispose()
+    return made
+
+
+def print_portal_logins(cfg: LocalServices, database_url: str, day: date) -> None:
+    print(f"\nportal: {cfg.portal_url} (`make down` stops it)")
+    for kind, username, password in demo_logins(database_url, day):
+        print(f"  {kind:<9} user {username:<18} password {password}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,10 @@ class LocalServices(BaseSettings):
     kafka_plaintext_port: int | None = None
     pg_port: int = 15432
     airflow_port: int = 18080
+    portal_port: int = 18300
+    # The intended state of the nightly_sync DAG: on for a deployment that should run nights.
+    # Off locally by default: its catch-up would start a run for every day since start_date.
+    nightly_sync_active: bool = False
     # Set, they point the project at an existing cluster and server instead of local ones.
     external_kafka: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     external_database_url: str | None = Field(default=None,
@@ -57,6 +61,14 @@ class LocalServices(BaseSettings):
     @cached_property
     def kafka_secrets_dir(self) -> Path:
         return self.state_dir / "secrets" / "kafka"
+
+    @cached_property
+    def portal_dir(self) -> Path:
+        return self.state_dir / "portal"
+
+    @property
+    def portal_url(self) -> str:
+        return f"http://127.0.0.1:{self.portal_port}"
 
     @property
     def kafka_bootstrap(self) -> str:

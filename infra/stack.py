@@ -7,6 +7,7 @@ import secrets
 
 from adapters.kafka import ensure_topics
 from infra import airflow, postgres
+from infra import portal as local_portal
 from infra.kafka import security as kafka_security
 from infra.kafka import service as kafka
 from infra.local import LocalServices
@@ -35,7 +36,7 @@ def partner_topics() -> list[str]:
     return names
 
 
-def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
+def up(cfg: LocalServices, *, with_airflow: bool = True, with_portal: bool = True) -> None:
     from warehouse.migrate import upgrade
 
     if not cfg.external_database_url:
@@ -60,10 +61,16 @@ def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
     ensure_pseudonym_key(cfg)
     if with_airflow:
         airflow.migrate(cfg)
-        print(f"airflow   ready AIRFLOW_HOME={cfg.airflow_home}")
+        print(f"airflow   ready AIRFLOW_HOME={cfg.airflow_home}; nightly_sync "
+              f"{airflow.apply_nightly_sync_state(cfg)} (SKILLSYNC_NIGHTLY_SYNC_ACTIVE="
+              f"{str(cfg.nightly_sync_active).lower()})")
+    if with_portal:
+        local_portal.start(cfg)
+        print(f"portal    up   {cfg.portal_url}  (accounts: python -m portal accounts create)")
 
 
 def down(cfg: LocalServices) -> None:
+    print(f"portal    {'stopped' if local_portal.stop(cfg) else 'was not running'}")
     print(f"kafka     {'stopped' if kafka.stop(cfg) else 'was not running'}")
     print(f"postgres  {'stopped' if postgres.stop(cfg) else 'was not running'}")
 
@@ -71,3 +78,4 @@ def down(cfg: LocalServices) -> None:
 def status(cfg: LocalServices) -> None:
     print(f"kafka     {kafka.status(cfg)}  {cfg.kafka_bootstrap}")
     print(f"postgres  {postgres.status(cfg)}  {cfg.database_url()}")
+    print(f"portal    {local_portal.status(cfg)}  {cfg.portal_url}")

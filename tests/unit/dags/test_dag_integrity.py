@@ -90,3 +90,11 @@ def test_dag_files_import_only_airflow_and_the_layers_below(path: Path) -> None:
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= DAG_IMPORTS, f"{path.name} imports {sorted(imported - DAG_IMPORTS)}"
+
+
+@pytest.mark.parametrize(("setting", "paused"), [("", True), ("false", True), ("true", False)])
+def test_nightly_sync_is_created_paused_unless_the_deployment_should_run_nights(
+        dagbag_of, monkeypatch, setting: str, paused: bool) -> None:
+    monkeypatch.setenv("SKILLSYNC_NIGHTLY_SYNC_ACTIVE", setting)
+    dag = dagbag_of(DAG_FOLDER / "nightly_sync.py").dags["nightly_sync"]
+    assert dag.is_paused_upon_creation is paused

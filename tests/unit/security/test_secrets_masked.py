@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from adapters.database import make_engine
+from adapters.logs import JsonFormatter
 from adapters.settings import DatabaseSettings, KafkaSettings, Settings
-from consumers.logs import JsonFormatter
 from schemas.errors import ConfigurationError
 from schemas.pseudonym import Pseudonymiser, SecretBytes, load_key_file
 
