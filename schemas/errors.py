@@ -73,6 +73,8 @@ FIX_HINTS: Mapping[str, str] = MappingProxyType(
         "envelope.bad_format": "Format the attribute as the contract documents it.",
         "envelope.out_of_range": "Keep the attribute within its documented length or range.",
         "envelope.bad_source": "Set source to /partners/ followed by your partner id.",
+        "envelope.id_reused": "Re-send an event with its original bytes; give a new event a "
+        "new id.",
         "type.unknown": "Set type to one of the event types in the contract.",
         "type.unknown_version": "Publish the event at a version the contract accepts.",
         "schema.missing_field": "Add the data field named by the JSON path.",

@@ -19,9 +19,13 @@ DISCREPANCY_KINDS: Mapping[str, str] = MappingProxyType({
     "level_mismatch": N_("The certificate's level differs from its evaluation's level."),
     "certificate_number_conflict": N_("One certificate number was issued to two people."),
     "double_claim": N_("A subsidy for this person, occupation and level was already claimed."),
-    "restatement_outside_lookback": N_(
-        "A change arrived for a record in a day already closed; the day was not restated."),
+    "repeated_record": N_("A record reported again under another event id; the first counts."),
+    "repeated_change": N_("A second withdrawal or revocation of a record; the first applies."),
+    "change_without_record": N_("A change names a record this partner never reported for "
+                                "this person."),
     "control_total_gap": N_("The control totals differ from the events that landed."),
+    "control_totals_late": N_("Control totals arrived after the look-back: too late to check "
+                              "the day against."),
 })
 
 SCORE_LABELS: Mapping[str, str] = MappingProxyType({

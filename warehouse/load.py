@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import Connection, Engine, text
 
@@ -127,33 +127,3 @@ def _refresh_reference(conn: Connection) -> None:
              " role = EXCLUDED.role, district_code = EXCLUDED.district_code"),
         [{"id": p.partner_id, "name": p.name, "role": p.role, "district": p.district_code}
          for p in load_registry()])
-
-
-def day_summary(engine: Engine, day: date) -> dict[str, object]:
-    """Counts read back from staging and warehouse for the printed summary."""
-    with engine.connect() as conn:
-        staged: dict[str, int] = dict(conn.execute(text(
-            "SELECT family, count(*) FROM staging.events WHERE append_day = :day GROUP BY 1"
-            " ORDER BY 1"), {"day": day}).all())
-        rejected: dict[str, int] = dict(conn.execute(text(
-            "SELECT reason_code, count(*) FROM staging.rejected WHERE append_day = :day "
-            "GROUP BY 1 ORDER BY 1"), {"day": day}).all())
-        by_partner: dict[str, int] = dict(conn.execute(text(
-            "SELECT partner_id, count(*) FROM warehouse.fact_enrollment WHERE business_day = :day"
-            " GROUP BY 1 ORDER BY 1"), {"day": day}).all())
-        discrepancies = {f"{k}/{s}": n for k, s, n in conn.execute(text(
-            "SELECT kind, severity, count(*) FROM warehouse.discrepancy"
-            " WHERE business_day BETWEEN :first AND :day GROUP BY 1, 2 ORDER BY 1, 2"),
-            {"day": day, "first": day - timedelta(days=7)}).all()}
-        eligible = conn.execute(text(
-            "SELECT count(*), coalesce(sum(amount_yuan), 0) FROM warehouse.subsidy_list"
-            " WHERE business_day = :day"), {"day": day}).one()
-    return {
-        "business_day": day.isoformat(),
-        "staged_by_family": staged,
-        "rejected_by_reason": rejected,
-        "enrollments_by_partner": by_partner,
-        "enrollments_total": sum(by_partner.values()),
-        "discrepancies_last_7_days": discrepancies,
-        "subsidy_eligible": {"certificates": eligible[0], "amount_yuan": int(eligible[1])},
-    }

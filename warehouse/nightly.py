@@ -8,8 +8,9 @@ from adapters.database import scoped_engine
 from adapters.settings import Settings
 from schemas.days import SHANGHAI, day_window, parse_day
 from schemas.errors import ConfigurationError
+from warehouse.figures import day_figures
 from warehouse.freshness import IngestProgress, ingest_progress
-from warehouse.load import LoadResult, ReconcileRules, day_summary, load_day
+from warehouse.load import LoadResult, ReconcileRules, load_day
 
 
 def resolve_day(requested: str | None, logical_date: datetime | None) -> date:
@@ -43,6 +44,10 @@ def load(day: date, run_id: str, settings: Settings | None = None) -> LoadResult
 
 
 def summarise(day: date, settings: Settings | None = None) -> dict[str, object]:
+    """The day's headline figures and each partner's accounting identity, as the report has
+    them (one reader of a day's figures)."""
     s = settings or Settings.load()
     with scoped_engine(s.database.sqlalchemy) as engine:
-        return day_summary(engine, day)
+        figures = day_figures(engine, day, trend_days=1)
+    return {"business_day": figures["business_day"], "loaded": figures["loaded"],
+            "headline": figures["headline"], "accounting": figures["accounting"]}

@@ -6,13 +6,12 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
-from sqlalchemy import Connection, Engine, text
 
 from adapters.database import scoped_engine
 from adapters.settings import Settings
@@ -27,6 +26,7 @@ from schemas.i18n import (
     use_locale,
 )
 from warehouse.charts import bar_chart, line_chart
+from warehouse.figures import SCORE_FIELDS, Figures, day_figures
 from warehouse.labels import (
     CERTIFICATE_TYPES,
     DISCREPANCY_KINDS,
@@ -39,13 +39,6 @@ from warehouse.labels import (
     level_label,
 )
 from warehouse.templating import compact_json, environment
-
-# The page lists the most severe discrepancies first; the counts always cover all of them.
-LISTED_DISCREPANCIES = 200
-# Lists inside a discrepancy's detail (missing or extra event ids) are cut to this many.
-LISTED_DETAIL_ITEMS = 10
-
-Figures = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -82,121 +75,6 @@ def write_report(figures: Figures, root: Path) -> ReportFiles:
 
 # -- figures ------------------------------------------------------------------------------
 
-SCORE_FIELDS = ("received", "valid", "rejected", "duplicates", "late", "missing", "extra")
-
-
-def day_figures(engine: Engine, day: date, *, trend_days: int = 14) -> Figures:
-    """Everything the report shows, read from warehouse tables by business day only.
-
-    Every query is bounded by the day or the trend window, so its cost follows them, not
-    history. Person pseudonyms are never selected.
-    """
-    if trend_days < 1:
-        raise ValueError("trend_days must be >= 1")
-    params = {"day": day, "first": day - timedelta(days=trend_days - 1)}
-    with engine.connect() as conn:
-        scorecards = _scorecards(conn, params)
-        discrepancies = _discrepancies(conn, params)
-        certificates = _rows(conn, """
-            SELECT c.occupation_code, o.name_en AS occupation, o.name_zh AS occupation_zh,
-                   c.certificate_type, c.level,
-                   count(*) FILTER (WHERE c.status = 'in_force')::int AS in_force,
-                   count(*) FILTER (WHERE c.status = 'revoked')::int AS revoked
-            FROM warehouse.fact_certificate c
-            LEFT JOIN warehouse.dim_occupation o ON o.code = c.occupation_code
-            WHERE c.business_day = :day
-            GROUP BY 1, 2, 3, 4, 5 ORDER BY 1 NULLS LAST, 4, 5""", params)
-        subsidy_by_level = _rows(conn, """
-            SELECT level, certificate_type, count(*)::int AS certificates,
-                   sum(amount_yuan)::bigint AS amount_yuan
-            FROM warehouse.fact_subsidy_eligibility
-            WHERE business_day = :day AND eligible
-            GROUP BY 1, 2 ORDER BY 2, 1 NULLS LAST""", params)
-        not_eligible: dict[str, int] = dict(conn.execute(text("""
-            SELECT reason, count(*)::int FROM warehouse.fact_subsidy_eligibility
-            WHERE business_day = :day AND NOT eligible GROUP BY 1 ORDER BY 1"""), params).all())
-        trend = _trend(conn, params)
-        loaded = conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM ops.load_runs WHERE business_day = :day)"),
-            params).scalar_one()
-    totals = {f: sum(card[f] for card in scorecards) for f in SCORE_FIELDS}
-    return {
-        "business_day": day.isoformat(),
-        "loaded": bool(loaded),
-        "headline": {
-            **totals,
-            "discrepancies": sum(d["count"] for d in discrepancies["by_kind"]),
-            "discrepancy_errors": sum(d["count"] for d in discrepancies["by_kind"]
-                                      if d["severity"] == "error"),
-            "certificates_issued": sum(c["in_force"] + c["revoked"] for c in certificates),
-            "subsidy_eligible": sum(s["certificates"] for s in subsidy_by_level),
-            "subsidy_amount_yuan": sum(s["amount_yuan"] for s in subsidy_by_level),
-        },
-        "scorecards": scorecards,
-        "discrepancies": discrepancies,
-        "certificates": certificates,
-        "subsidies": {"eligible_by_level": subsidy_by_level,
-                      "not_eligible_by_reason": not_eligible},
-        "trend": {"days": trend_days, "series": trend},
-    }
-
-
-def _rows(conn: Connection, sql: str, params: Mapping[str, object]) -> list[dict[str, Any]]:
-    return [dict(row) for row in conn.execute(text(sql), params).mappings()]
-
-
-def _scorecards(conn: Connection, params: Mapping[str, object]) -> list[dict[str, Any]]:
-    return _rows(conn, f"""
-        SELECT s.partner_id, p.name, p.role, {", ".join(f"s.{f}" for f in SCORE_FIELDS)},
-               s.rejected_by_reason
-        FROM warehouse.partner_scorecard s
-        LEFT JOIN warehouse.dim_partner p USING (partner_id)
-        WHERE s.business_day = :day ORDER BY s.partner_id""", params)
-
-
-def _discrepancies(conn: Connection, params: Mapping[str, object]) -> dict[str, Any]:
-    by_kind = _rows(conn, """
-        SELECT kind, severity, count(*)::int AS count FROM warehouse.discrepancy
-        WHERE business_day = :day GROUP BY 1, 2 ORDER BY 1, 2""", params)
-    listed = _rows(conn, """
-        SELECT severity, kind, reference, partner_id, detail FROM warehouse.discrepancy
-        WHERE business_day = :day
-        ORDER BY array_position(CAST(:severities AS text[]), severity), kind, reference
-        LIMIT :limit""", {**params, "severities": list(SEVERITIES),
-                          "limit": LISTED_DISCREPANCIES})
-    for item in listed:
-        item["detail"] = {k: (v[:LISTED_DETAIL_ITEMS] if isinstance(v, list) else v)
-                          for k, v in sorted(item["detail"].items())}
-    return {"by_kind": by_kind, "listed": listed,
-            "unlisted": max(0, sum(d["count"] for d in by_kind) - len(listed))}
-
-
-def _trend(conn: Connection, params: Mapping[str, object]) -> list[dict[str, Any]]:
-    rows = _rows(conn, """
-        SELECT d::date AS day,
-               EXISTS (SELECT 1 FROM ops.load_runs r WHERE r.business_day = d::date)
-                   AS loaded,
-               coalesce(s.received, 0)::int AS received, coalesce(s.valid, 0)::int AS valid,
-               coalesce(s.rejected, 0)::int AS rejected,
-               coalesce(s.duplicates, 0)::int AS duplicates,
-               (SELECT count(*) FROM warehouse.fact_enrollment f
-                WHERE f.business_day = d::date)::int AS enrollments,
-               (SELECT count(*) FROM warehouse.fact_certificate f
-                WHERE f.business_day = d::date)::int AS certificates,
-               (SELECT count(*) FROM warehouse.discrepancy g
-                WHERE g.business_day = d::date AND g.severity = 'error')::int
-                   AS discrepancy_errors,
-               (SELECT coalesce(sum(amount_yuan), 0) FROM warehouse.fact_subsidy_eligibility e
-                WHERE e.business_day = d::date AND e.eligible)::bigint AS subsidy_amount_yuan
-        FROM generate_series(CAST(:first AS date), CAST(:day AS date), interval '1 day') AS d
-        LEFT JOIN LATERAL (
-            SELECT sum(received) AS received, sum(valid) AS valid, sum(rejected) AS rejected,
-                   sum(duplicates) AS duplicates
-            FROM warehouse.partner_scorecard c WHERE c.business_day = d::date) s ON true
-        ORDER BY d""", params)
-    for row in rows:
-        row["day"] = row["day"].isoformat()
-    return rows
 
 
 # -- HTML -------------------------------------------------------------------------------
@@ -334,6 +212,11 @@ def _page_parts(figures: Figures) -> dict[str, Any]:
               "; ".join(f"{r} ({reason_text[r]}): {n}"
                         for r, n in sorted(c["rejected_by_reason"].items()))]
              for c in cards]),
+        "accounting_table": Table(
+            [gettext("partner"), gettext("staged"), gettext("in the warehouse"),
+             gettext("named with a reason"), gettext("unaccounted")],
+            [[a["partner_id"], a["staged"], a["reflected"], a["named"], a["unaccounted"]]
+             for a in figures["accounting"]]),
         "discrepancy_table": Table(
             [gettext("severity"), gettext("kind"), gettext("reference"), gettext("partner"),
              gettext("detail")],

@@ -13,7 +13,8 @@ import pytest
 
 from adapters.database import make_engine
 from tests.integration.report.conftest import LoadedWeek, RenderedReport, run_chromium
-from warehouse.report import ReportFiles, day_figures, write_report
+from warehouse.figures import day_figures
+from warehouse.report import ReportFiles, write_report
 
 pytestmark = pytest.mark.integration
 TREND_DAYS = 14
