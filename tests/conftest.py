@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import hypothesis
 import psycopg
 import pytest
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from infra import airflow as local_airflow
 from infra import postgres as local_postgres
@@ -45,9 +44,8 @@ os.environ.update({k: v for k, v in local_airflow.environment(TEST_SERVICES, bas
 # hypothesis) goes under the tests' own folder, never into a developer's demo state.
 os.environ["SKILLSYNC_REPORT_DIR"] = str(TEST_SERVICES.state_dir / "reports")
 os.environ["SKILLSYNC_GX_DIR"] = str(TEST_SERVICES.state_dir / "gx")
-hypothesis.settings.register_profile("skillsync", database=DirectoryBasedExampleDatabase(
-    TEST_SERVICES.state_dir / "hypothesis"))
-hypothesis.settings.load_profile("skillsync")
+# Hypothesis keeps more than its example database there (a cache of constants, for one).
+set_hypothesis_home_dir(TEST_SERVICES.state_dir / "hypothesis")
 # Folders a test run may write in (besides temporary folders outside the checkout).
 _WRITABLE = (TEST_SERVICES.state_dir, REPO_ROOT / ".git", REPO_ROOT / ".venv")
 _CACHES = {"__pycache__", ".mypy_cache", ".ruff_cache"}
