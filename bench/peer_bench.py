@@ -406,7 +406,7 @@ def prepare(args: argparse.Namespace) -> Bench:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", SERVICES.kafka_bootstrap)
     server_url = os.environ.get("SKILLSYNC_DATABASE_URL", SERVICES.database_url("postgres"))
     server_url = server_url.replace("+psycopg", "")
-    state_root = SERVICES.state_dir / "bench" / "peer"
+    state_root = args.state_dir or SERVICES.state_dir / "bench" / "peer"
     state = state_root / time.strftime("%Y%m%dT%H%M%S")
     state.mkdir(parents=True)
     parts = urlsplit(server_url)
@@ -488,6 +488,8 @@ def main() -> int:
                         help="consumer processes in the group on a consumer side (CPU and "
                              "events/s are of all of them, RSS of the largest)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help="where each run's logs and settings go (default .local/bench/peer)")
     parser.add_argument("--today", default=TODAY_REV, metavar="REV",
                         help=f"git revision of the '{TODAY}' side (default {TODAY_REV}; "
                              "'' or --sides without it leaves it out)")

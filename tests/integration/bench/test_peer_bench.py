@@ -14,11 +14,13 @@ BENCH = Path(__file__).resolve().parents[3] / "bench" / "peer_bench.py"
 NUMBER = r"[\d,]+(?:\.\d+)?"
 
 
-def test_the_peer_benchmark_runs_every_side_and_reports_each_target(services: Services) -> None:
+def test_the_peer_benchmark_runs_every_side_and_reports_each_target(
+        services: Services, tmp_path: Path) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": services.kafka_bootstrap,
            "SKILLSYNC_DATABASE_URL": services.admin_url}
     result = subprocess.run(
         [sys.executable, str(BENCH), "--events", "4000", "--batch-size", "500", "--rounds", "1",
+         "--state-dir", str(tmp_path),
          "--sides", "consumer,consumer today,sink insert,sink upsert"],
         capture_output=True, text=True, timeout=600, env=env, check=False,
     )
