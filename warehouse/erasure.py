@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, text
 
 from schemas.identity import ID_TYPES, IdentifierError, canonical_identity
 from schemas.pseudonym import Pseudonymiser
+from warehouse.outbox import erasure_changes
 
 DAG_ID = "erase_person"
 # Taken by every nightly load too: a load in flight never writes back what was just erased.
@@ -113,7 +114,9 @@ def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
             " SELECT partner_id, event_id, :erasure FROM staging.events"
             " WHERE person = ANY(:persons) ON CONFLICT DO NOTHING"),
             {"persons": persons, "erasure": erasure_id})
-        removed = _remove_rows(conn, persons)
+        # Every subscriber that was sent the person's records is sent their deletion.
+        with erasure_changes(conn, persons, f"erasure-{erasure_id}"):
+            removed = _remove_rows(conn, persons)
         conn.execute(text("UPDATE staging.erasures SET rows_removed = CAST(:removed AS jsonb)"
                           " WHERE erasure_id = :erasure"),
                      {"removed": json.dumps(removed, sort_keys=True), "erasure": erasure_id})

@@ -11,6 +11,7 @@ from schemas import reference
 from schemas.partners import load_registry
 from warehouse import reconcile
 from warehouse.accounting import account_day, record_account, require_balanced
+from warehouse.outbox import publish_changes
 from warehouse.sql import statement
 
 SUBSIDY_SCHEME = "training_subsidy"
@@ -72,6 +73,8 @@ def load_day(engine: Engine, day: date, run_id: str,
         rows["discrepancy"] = discrepancies + conn.execute(
             statement(reconcile.DAY_DISCREPANCIES), params).rowcount
         rows["partner_scorecard"] = conn.execute(statement(reconcile.SCORECARD), params).rowcount
+        # Each subscriber's changes commit with the facts they describe, or not at all.
+        publish_changes(conn, params["days"], run_id)
         # Every event of the day is reflected or named, or the night does not commit.
         account = account_day(conn, day)
         require_balanced(account)
