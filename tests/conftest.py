@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import hypothesis
+import hypothesis.configuration
 import psycopg
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
@@ -47,6 +48,8 @@ os.environ["SKILLSYNC_GX_DIR"] = str(TEST_SERVICES.state_dir / "gx")
 hypothesis.settings.register_profile("skillsync", database=DirectoryBasedExampleDatabase(
     TEST_SERVICES.state_dir / "hypothesis"))
 hypothesis.settings.load_profile("skillsync")
+# Its caches (constants, unicode tables) too: by default they go to ./.hypothesis.
+hypothesis.configuration.set_hypothesis_home_dir(TEST_SERVICES.state_dir / "hypothesis-home")
 # Folders a test run may write in (besides temporary folders outside the checkout).
 _WRITABLE = (TEST_SERVICES.state_dir, REPO_ROOT / ".git", REPO_ROOT / ".venv")
 _CACHES = {"__pycache__", ".mypy_cache", ".ruff_cache"}

@@ -62,3 +62,64 @@ def outbox_versions(database_url: str) -> dict[str, list[int]]:
                 "subscriber, version"):
             versions.setdefault(subscriber, []).append(version)
     return versions
+
+
+def drop_topics(bootstrap: str, names: list[str]) -> None:
+    """Delete whichever of the topics exist (a replayed seed names the same subscribers)."""
+    import time
+
+    from infra.kafka.topics import connect_admin
+
+    admin = connect_admin(bootstrap)
+    try:
+        stale = sorted(set(names) & set(admin.list_topics()))
+        if stale:
+            admin.delete_topics(stale)
+            deadline = time.monotonic() + 60
+            while set(stale) & set(admin.list_topics()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics {stale} still exist a minute after deletion")
+                time.sleep(0.2)
+    finally:
+        admin.close()
+
+
+def relay_settings(database_url: str, bootstrap: str, **overrides: Any):
+    from pydantic import SecretStr
+
+    from warehouse.relay import RelaySettings
+
+    return RelaySettings(database_url=SecretStr(database_url), kafka_bootstrap_servers=bootstrap,
+                         idle_wait_s=0.5, backoff_initial_s=0.2, backoff_max_s=2.0, **overrides)
+
+
+def follow_once(bootstrap: str, subscriber: str, mirror_path: Path, **options: Any):
+    """Catch one subscriber's SQLite mirror up with its feed; (stats, mirror rows)."""
+    from partners.follow import Follower, Mirror
+
+    mirror = Mirror(f"sqlite:///{mirror_path}")
+    try:
+        stats = Follower(subscriber, mirror, client_options={"bootstrap_servers": bootstrap},
+                         **options).run(once=True)
+        return stats, mirror.rows()
+    finally:
+        mirror.close()
+
+
+def topic_records(bootstrap: str, topic: str, **client_options: Any) -> list[Any]:
+    """Every record of a one-partition topic, up to its end offset as it is now."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             group_id=None, **client_options)
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        end = consumer.end_offsets([partition])[partition]
+        consumer.seek_to_beginning(partition)
+        records: list[Any] = []
+        while consumer.position(partition) < end:
+            records.extend(consumer.poll(timeout_ms=500).get(partition, []))
+        return records
+    finally:
+        consumer.close()

@@ -12,7 +12,8 @@ import pytest
 from partners.faults import Faults
 from partners.simulate import Simulation, simulate
 from schemas.partners import PartnerRegistry
-from tests.support.feed import FEED_ROLES, feed_registry, write_registry
+from schemas.topics import sync_topic
+from tests.support.feed import FEED_ROLES, drop_topics, feed_registry, write_registry
 from tests.support.landing import land_directly
 from tests.support.nightly import appended_days
 
@@ -39,8 +40,8 @@ class FeedCity:
 
 
 @pytest.fixture
-def feed_city(database_url, pseudonymiser, seeded, tmp_path,
-              monkeypatch) -> Callable[..., FeedCity]:
+def feed_city(database_url, pseudonymiser, seeded, tmp_path, monkeypatch,
+              kafka_bootstrap) -> Callable[..., FeedCity]:
     """The test's city (ids and days from its seed), its registry in force for loads."""
 
     def make(events: int = 1200, days: int = 6, faults: Faults = EVERY_FAULT) -> FeedCity:
@@ -51,6 +52,7 @@ def feed_city(database_url, pseudonymiser, seeded, tmp_path,
         simulation = simulate(first, events, seeded.rng.getrandbits(32), faults, days,
                               registry=registry)
         land_directly(simulation.messages, database_url, registry, pseudonymiser)
+        drop_topics(kafka_bootstrap, [sync_topic(p.partner_id) for p in registry])
         return FeedCity(database_url, registry, path, simulation, appended_days(database_url))
 
     return make
