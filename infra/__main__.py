@@ -53,8 +53,23 @@ def partner_topics() -> list[str]:
 
     names = []
     for partner in load_registry():
-        names += [events_topic(partner.partner_id), rejects_topic(partner.partner_id)]
+        if partner.allowed_types:
+            names += [events_topic(partner.partner_id), rejects_topic(partner.partner_id)]
     return names
+
+
+def sync_topics() -> list[str]:
+    from schemas.topics import sync_topic
+
+    return [sync_topic(p.partner_id) for p in load_registry() if p.feeds]
+
+
+def ensure_sync_topics(bootstrap: str, **client_options: object) -> list[str]:
+    """The subscribers' compacted feeds, one partition each (the relay makes any missing)."""
+    from warehouse.relay import TOPIC_CONFIG
+
+    return ensure_topics(bootstrap, sync_topics(), partitions=1, overrides=TOPIC_CONFIG,
+                         **client_options)
 
 
 def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
@@ -71,12 +86,15 @@ def up(cfg: LocalServices, *, with_airflow: bool = True) -> None:
         created = ensure_topics(kafka_security.admin_bootstrap(cfg), partner_topics(),
                                 partitions=cfg.kafka_partitions,
                                 **kafka_security.admin_options(cfg))
+        created += ensure_sync_topics(kafka_security.admin_bootstrap(cfg),
+                                      **kafka_security.admin_options(cfg))
         provisioned = kafka_security.provision(cfg, load_registry())
         print(f"security  principals issued {len(provisioned.issued)}, revoked "
               f"{len(provisioned.revoked)}; ACLs created {provisioned.acls_created}, deleted "
               f"{provisioned.acls_deleted}; secrets in {cfg.kafka_secrets_dir}")
     else:
         created = ensure_topics(bootstrap(cfg), partner_topics(), partitions=cfg.kafka_partitions)
+        created += ensure_sync_topics(bootstrap(cfg))
     if created:
         print(f"topics    created {len(created)}")
     ensure_pseudonym_key(cfg)
