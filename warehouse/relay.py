@@ -314,6 +314,32 @@ def relay_lag(database_url: str) -> dict[str, int]:
             " ORDER BY 1").fetchall())
 
 
+@dataclass(frozen=True)
+class FeedState:
+    lag: dict[str, int]  # subscriber -> changes written, not yet on its topic
+
+    @property
+    def caught_up(self) -> bool:
+        return not self.lag
+
+    def describe(self) -> str:
+        if self.caught_up:
+            return "every subscriber's feed has every change"
+        return f"{sum(self.lag.values())} changes not yet published: {self.lag}"
+
+
+def wait_for_relay(settings: NightlySettings | None = None, *, wait_s: float = 20.0,
+                   poll_s: float = 0.5) -> FeedState:
+    """The feed's state once the relay has caught up, or after `wait_s` if it has not."""
+    url = (settings or NightlySettings()).database_url.get_secret_value()
+    deadline = time.monotonic() + wait_s
+    while True:
+        state = FeedState(relay_lag(url))
+        if state.caught_up or time.monotonic() > deadline:
+            return state
+        time.sleep(poll_s)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m warehouse.relay",
