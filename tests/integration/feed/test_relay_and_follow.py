@@ -7,6 +7,7 @@ import pytest
 from kafka import KafkaProducer
 
 from partners.follow import Follower, Mirror, UnknownContract
+from quality.sync_check import check_sync, render
 from schemas.topics import sync_topic
 from tests.support.feed import follow_once, relay_settings, topic_records
 from tests.support.nightly import load_days
@@ -63,6 +64,8 @@ def test_the_topic_holds_every_change_once_in_version_order(feed_city, kafka_boo
         assert all(r.key for r in records)
         assert all((r.value is None) == (dict(r.headers)["ce_type"].endswith(b".deleted.v1"))
                    for r in records)
+    findings = check_sync(city.database_url, {"bootstrap_servers": kafka_bootstrap})
+    assert findings and all(f.ok and f.counts["lag"] == 0 for f in findings), render(findings)
 
 
 def test_a_relay_that_died_before_recording_its_progress_sends_nothing_twice(
@@ -108,6 +111,11 @@ def test_a_repeated_change_is_dropped_by_its_version(feed_city, kafka_bootstrap,
 
     assert stats.repeats == 1
     assert rows == _views(city.database_url)[subscriber]
+    [finding] = check_sync(city.database_url, {"bootstrap_servers": kafka_bootstrap},
+                           [subscriber])
+    repeat_at = len(topic_records(kafka_bootstrap, topic)) - 1
+    assert finding.duplicated == (f"version 1 again at offset {repeat_at}",)
+    assert not finding.lost
 
 
 def test_a_change_of_an_unknown_contract_version_is_refused_and_not_applied(
