@@ -123,3 +123,69 @@ def topic_records(bootstrap: str, topic: str, **client_options: Any) -> list[Any
         return records
     finally:
         consumer.close()
+
+
+def land_city(database_url: str, bootstrap: str, pseudonymiser: Any, seed: int, events: int,
+              days: int, folder: Path, faults: Any = None
+              ) -> tuple[PartnerRegistry, Path, list[Any]]:
+    """A city with subscribers of every kind (ids from the seed), its days landed straight into
+    staging, its subscribers' feeds not yet on the broker; (registry, its file, the days)."""
+    import random
+    from datetime import timedelta
+
+    from partners.faults import Faults
+    from partners.simulate import simulate
+    from tests.support.landing import land_directly
+    from tests.support.nightly import appended_days
+    from tests.support.seed import Seeded, draw_day
+
+    draws = Seeded(seed)
+    registry = feed_registry({draws.partner_id(): role for role in FEED_ROLES})
+    path = write_registry(registry, folder / "partners.toml")
+    first = draw_day(random.Random(seed)) - timedelta(days=days + 10)
+    simulation = simulate(first, events, seed, faults or Faults(
+        duplicate_rate=0.02, late_rate=0.05, cross_platform_enrollments=3,
+        shared_certificate_numbers=2, double_subsidy_claims=3, late_changes=3,
+        reversed_results=2, orphan_changes=2, missing=2), days, registry=registry)
+    land_directly(simulation.messages, database_url, registry, pseudonymiser)
+    from schemas.topics import sync_topic
+
+    drop_topics(bootstrap, [sync_topic(p.partner_id) for p in registry])
+    return registry, path, appended_days(database_url)
+
+
+def views_of(database_url: str, registry: PartnerRegistry) -> dict[str, dict[str, Any]]:
+    from warehouse.db import scoped_engine
+    from warehouse.feed_views import subscriber_view
+    from warehouse.outbox import subscriptions
+
+    with scoped_engine(database_url) as engine, engine.begin() as conn:
+        return {s.subscriber: subscriber_view(conn, s) for s in subscriptions(registry)}
+
+
+def python_process(module: str, env: Mapping[str, str], log_path: Path, *args: str):
+    """`python -m <module> args` in its own process group, output to a log file."""
+    import subprocess
+    import sys
+
+    from infra.local import REPO_ROOT
+
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", module, *args], env=dict(env),
+                                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def feed_env(database_url: str, bootstrap: str, registry_file: Path,
+             **relay: str) -> dict[str, str]:
+    """Environment for the relay and the follower as processes (SKILLSYNC_RELAY_* extras)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SKILLSYNC_", "KAFKA_BOOTSTRAP"))}
+    env.update({"SKILLSYNC_DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "SKILLSYNC_PARTNERS_REGISTRY": str(registry_file),
+                "SKILLSYNC_RELAY_IDLE_WAIT_S": "0.5", "SKILLSYNC_RELAY_BACKOFF_INITIAL_S": "0.2",
+                "SKILLSYNC_RELAY_BACKOFF_MAX_S": "2", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update({f"SKILLSYNC_RELAY_{k.upper()}": v for k, v in relay.items()})
+    return env
