@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from warehouse.db import scoped_engine
+from warehouse.feed_report import feed_figures, feed_section_html
 from warehouse.settings import NightlySettings
 
 # The page lists the most severe discrepancies first; the counts always cover all of them.
@@ -85,6 +86,7 @@ def day_figures(engine: Engine, day: date, *, trend_days: int = 14) -> Figures:
             SELECT reason, count(*)::int FROM warehouse.fact_subsidy_eligibility
             WHERE business_day = :day AND NOT eligible GROUP BY 1 ORDER BY 1"""), params).all())
         trend = _trend(conn, params)
+        feeds = feed_figures(conn, day)
         loaded = conn.execute(text(
             "SELECT EXISTS (SELECT 1 FROM warehouse.load_runs WHERE business_day = :day)"),
             params).scalar_one()
@@ -107,6 +109,7 @@ def day_figures(engine: Engine, day: date, *, trend_days: int = 14) -> Figures:
         "subsidies": {"eligible_by_level": subsidy_by_level,
                       "not_eligible_by_reason": not_eligible},
         "trend": {"days": trend_days, "series": trend},
+        "feeds": feeds,
     }
 
 
@@ -415,6 +418,7 @@ def render_html(figures: Figures) -> str:
 {not_eligible}</section>
 <section id="trends"><h2>Last {len(days)} days</h2>{charts["trend-events"]}
 {charts["trend-facts"]}{charts["trend-subsidy"]}</section>
+{feed_section_html(figures.get("feeds", []))}
 <footer>Read from the warehouse's facts for the day; no person pseudonyms or personal data
 are shown.</footer>
 </body></html>

@@ -125,3 +125,29 @@ def test_the_outbox_commits_with_the_facts_or_not_at_all(feed_city):
             assert conn.execute(text("SELECT count(*) FROM warehouse.feed_outbox")).scalar() == 0
             assert conn.execute(text("SELECT count(*) FROM warehouse.fact_enrollment")
                                 ).scalar() == 0
+
+
+def test_the_nightly_report_shows_each_feeds_last_version_lag_and_the_days_changes(
+        feed_city, tmp_path):
+    from warehouse.report import day_figures, write_report
+
+    city = feed_city(events=400, days=2)
+    load_days(city.database_url, city.days, "night")
+    day = city.days[-1]
+    with psycopg.connect(city.database_url) as conn:
+        expected = {(s, f"{k} {op}s"): n for s, k, op, n in conn.execute(
+            "SELECT subscriber, kind, operation, count(*) FROM warehouse.feed_outbox"
+            " WHERE run_id = %s GROUP BY 1, 2, 3", (f"night-{day}",))}
+        last = dict(conn.execute("SELECT subscriber, max(version) FROM warehouse.feed_outbox"
+                                 " GROUP BY 1").fetchall())
+    with scoped_engine(city.database_url) as engine:
+        figures = day_figures(engine, day)
+
+    feeds = {f["subscriber"]: f for f in figures["feeds"]}
+    assert set(feeds) == set(city.subscribers)
+    assert {s: f["last_version"] for s, f in feeds.items() if f["last_version"]} == last
+    # Nothing relayed yet: every change is still to publish.
+    assert all(f["lag"] == f["last_version"] for f in feeds.values())
+    assert {(s, k): n for s, f in feeds.items() for k, n in f["changes"].items()} == expected
+    page = write_report(figures, tmp_path).html.read_text(encoding="utf-8")
+    assert '<section id="feeds">' in page and city.subscribers[0] in page
