@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 import warnings
+from typing import Any
 
 from infra import airflow, postgres
 from infra.kafka import security as kafka_security
@@ -64,7 +65,7 @@ def sync_topics() -> list[str]:
     return [sync_topic(p.partner_id) for p in load_registry() if p.feeds]
 
 
-def ensure_sync_topics(bootstrap: str, **client_options: object) -> list[str]:
+def ensure_sync_topics(bootstrap: str, **client_options: Any) -> list[str]:
     """The subscribers' compacted feeds, one partition each (the relay makes any missing)."""
     from warehouse.relay import TOPIC_CONFIG
 

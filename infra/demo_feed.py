@@ -38,7 +38,7 @@ def check_mirrors(env: Mapping[str, str], folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     with scoped_engine(env["SKILLSYNC_DATABASE_URL"]) as engine, engine.begin() as conn:
         views = {s.subscriber: subscriber_view(conn, s) for s in subscriptions()}
-        published = dict(conn.exec_driver_sql(
+        published: dict[str, int] = dict(conn.exec_driver_sql(
             "SELECT subscriber, coalesce(relayed_version, 0) FROM warehouse.feed_relay").all())
     all_ok = True
     print(f"\n{'subscriber':<16} {'published':>9}  mirror")

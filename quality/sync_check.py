@@ -91,10 +91,10 @@ def judge_feed(subscriber: str, sent: Sent, records: Sequence[FeedRecord]) -> Fe
     for key, (version, digest) in sorted(sent.published.items()):
         if version > sent.relayed or key in pending:
             continue
-        record = latest.get(key)
-        if record is None or record.version < version or record.value is None:
+        last = latest.get(key)
+        if last is None or last.version < version or last.value is None:
             lost.append(f"{key}: version {version} is not on the topic")
-        elif record.version == version and _digest(record.value) != digest:
+        elif last.version == version and _digest(last.value) != digest:
             unexpected.append(f"{key}: version {version} carries other content")
     for key, record in sorted(latest.items()):
         if record.value is not None and key not in sent.published and key not in pending:

@@ -162,7 +162,8 @@ _SYNC_INTRO = f"""\
 Every subscriber (a partner whose registry entry lists `feeds`) receives its slice of the
 reconciled picture on its own compacted topic `skills.sync.<subscriber>` (one partition),
 readable only by its own user `sync.<subscriber>`. Slices and the record kinds they carry:
-{chr(10).join(f"- `{name}`: " + ", ".join(f"`{k}`" for k in kinds) for name, kinds in SLICES.items())}
+{chr(10).join(f"- `{name}`: " + ", ".join(f"`{k}`" for k in kinds)
+              for name, kinds in SLICES.items())}
 
 Each change is one Kafka record in CloudEvents' **binary content mode**: the record's key is the
 record key (also `ce_subject`), its value the data (JSON, `content-type: application/json`),

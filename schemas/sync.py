@@ -1,4 +1,4 @@
-"""The sync feed's contracts: what each subscriber receives, as versioned CloudEvents per record kind.
+"""The sync feed's contracts: what each subscriber receives, as versioned CloudEvents per kind.
 
 Each change is one Kafka record on `skills.sync.<subscriber>` in CloudEvents' binary content
 mode: the record's data is the message value (JSON), every other attribute a `ce_` header.

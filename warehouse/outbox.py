@@ -198,7 +198,7 @@ def _write(conn: Connection, run_id: str) -> dict[str, int]:
     conn.execute(statement("outbox/2_number"))
     conn.execute(statement("outbox/3_outbox"), {"run_id": run_id})
     conn.execute(statement("outbox/4_published"))
-    written = dict(conn.execute(text(
+    written: dict[str, int] = dict(conn.execute(text(
         "SELECT subscriber, count(*) FROM feed_numbered GROUP BY 1")).all())
     for table in ("feed_changes", "feed_numbered"):
         conn.execute(text(f"DROP TABLE {table}"))

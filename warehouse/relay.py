@@ -16,6 +16,7 @@ repeat by its version all the same.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -252,13 +253,11 @@ class Relay:
         admin = KafkaAdminClient(**self._client_options(), client_id="skillsync-relay")
         try:
             if topic not in set(admin.list_topics()):
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics([NewTopic(
                         topic, num_partitions=1,
                         replication_factor=self.settings.replication_factor,
                         topic_configs=TOPIC_CONFIG | self.settings.topic_config)])
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             admin.close()
         self._topics.add(topic)
@@ -268,14 +267,12 @@ class Relay:
         if self._producer is not None:
             try:
                 self._producer.close(timeout=5)
-            except Exception:  # noqa: BLE001 - already failed; a new one starts afresh
+            except Exception:
                 log.debug("producer close failed", exc_info=True)
             self._producer = None
         if self._db is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._db.close()
-            except psycopg.Error:
-                pass
             self._db = None
         self._relayed.clear()
 

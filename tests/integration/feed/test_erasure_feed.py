@@ -1,4 +1,4 @@
-"""An erasure reaches every mirror: deletes to each subscriber that was sent the person's records."""
+"""An erasure reaches every mirror: deletes to each subscriber sent the person's records."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def test_an_erased_person_is_deleted_from_every_mirror_and_compacted_off_the_top
     _erase(city.database_url, other)
     Relay(settings).run(until_caught_up=True)
 
-    with scoped_engine(city.database_url) as engine, engine.begin() as conn:
-        views = {s.subscriber: subscriber_view(conn, s) for s in subscriptions()}
+    with scoped_engine(city.database_url) as engine, engine.begin() as sa_conn:
+        views = {s.subscriber: subscriber_view(sa_conn, s) for s in subscriptions()}
     for subscriber in city.subscribers:
         _, rows = follow_once(kafka_bootstrap, subscriber, tmp_path / f"{subscriber}.sqlite")
         assert rows == views[subscriber]

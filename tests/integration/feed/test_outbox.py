@@ -138,8 +138,8 @@ def test_the_nightly_report_shows_each_feeds_last_version_lag_and_the_days_chang
         expected = {(s, f"{k} {op}s"): n for s, k, op, n in conn.execute(
             "SELECT subscriber, kind, operation, count(*) FROM warehouse.feed_outbox"
             " WHERE run_id = %s GROUP BY 1, 2, 3", (f"night-{day}",))}
-        last = dict(conn.execute("SELECT subscriber, max(version) FROM warehouse.feed_outbox"
-                                 " GROUP BY 1").fetchall())
+        last: dict[str, int] = dict(conn.execute(
+            "SELECT subscriber, max(version) FROM warehouse.feed_outbox GROUP BY 1").fetchall())
     with scoped_engine(city.database_url) as engine:
         figures = day_figures(engine, day)
 

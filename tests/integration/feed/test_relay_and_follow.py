@@ -55,8 +55,9 @@ def test_the_topic_holds_every_change_once_in_version_order(feed_city, kafka_boo
     _relay(city.database_url, kafka_bootstrap)
 
     with psycopg.connect(city.database_url) as conn:
-        written = dict(conn.execute("SELECT subscriber, array_agg(version ORDER BY version)"
-                                    " FROM warehouse.feed_outbox GROUP BY 1").fetchall())
+        written: dict[str, list[int]] = dict(conn.execute(
+            "SELECT subscriber, array_agg(version ORDER BY version)"
+            " FROM warehouse.feed_outbox GROUP BY 1").fetchall())
     for subscriber, versions in written.items():
         records = topic_records(kafka_bootstrap, sync_topic(subscriber))
         on_topic = [int(dict(r.headers)["ce_changeversion"]) for r in records]
@@ -76,8 +77,8 @@ def test_a_relay_that_died_before_recording_its_progress_sends_nothing_twice(
     with psycopg.connect(city.database_url) as conn:
         # As if the broker had acknowledged everything and the relay died before recording it.
         conn.execute("UPDATE warehouse.feed_relay SET relayed_version = 0")
-        written = dict(conn.execute("SELECT subscriber, count(*) FROM warehouse.feed_outbox"
-                                    " GROUP BY 1").fetchall())
+        written: dict[str, int] = dict(conn.execute(
+            "SELECT subscriber, count(*) FROM warehouse.feed_outbox GROUP BY 1").fetchall())
 
     stats = _relay(city.database_url, kafka_bootstrap)
 
