@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,12 +82,12 @@ def default_mirror_url(subscriber: str) -> str:
 
 
 def read_change(offset: int, headers: Iterable[tuple[str, bytes]], value: bytes | None,
-                known: Iterable[str] = SYNC_TYPES) -> Change:
+                known: Container[str] = SYNC_TYPES) -> Change:
     """A change from a record's binary-mode CloudEvent, checked against its contract."""
     attributes = {name: raw.decode("utf-8", "replace") for name, raw in headers}
     type_name = attributes.get("ce_type", "")
     where = f"offset {offset} (version {attributes.get(VERSION_HEADER, '?')})"
-    if type_name not in set(known):
+    if type_name not in known:
         raise UnknownContract(
             f"{where} has type {type_name!r}, a contract this kit does not know; upgrade the "
             "kit (python -m partners) and follow again: nothing from this change on was applied")
@@ -220,7 +220,8 @@ class Follower:
         factory = self._factory or KafkaConsumer
         consumer = factory(**self._options, group_id=None, enable_auto_commit=False,
                            auto_offset_reset="earliest", client_id=f"follow-{self.subscriber}",
-                           max_poll_records=self._max_records)
+                           max_poll_records=self._max_records,
+                           max_partition_fetch_bytes=8 * 1024 * 1024)
         partition = TopicPartition(self.topic, 0)
         try:
             consumer.assign([partition])

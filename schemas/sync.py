@@ -288,7 +288,9 @@ def schema_uri(kind: str, operation: str, version: int = 1) -> str:
     return f"{SCHEMA_BASE_URI}{kind}.{operation}.v{version}.json"
 
 
+_DECODERS = {kind: msgspec.json.Decoder(data, strict=False) for kind, data in KINDS.items()}
+
+
 def decode_data(type_name: str, value: bytes) -> Any:
     """The data of an upsert, validated against its contract (msgspec.ValidationError if not)."""
-    sync_type = SYNC_TYPES[type_name]
-    return msgspec.json.decode(value, type=KINDS[sync_type.kind], strict=False)
+    return _DECODERS[SYNC_TYPES[type_name].kind].decode(value)
