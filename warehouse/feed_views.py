@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from warehouse.outbox import SLICE_STATEMENTS, Subscription, _persons, _targets, _utc
+from warehouse.outbox import SLICE_STATEMENTS, Subscription, scope_persons, scope_targets, utc_times
 from warehouse.sql import statement
 
 SUBSIDY_OFFICE_ROLE = "skillsync_subsidy_office"
@@ -44,9 +44,9 @@ def subscriber_view(conn: Connection, subscription: Subscription) -> View:
     Runs in the caller's transaction and leaves its role as it found it.
     """
     view: View = {}
-    with _utc(conn):
-        _persons(conn, "SELECT person FROM warehouse.dim_person")
-        _targets(conn, [subscription])
+    with utc_times(conn):
+        scope_persons(conn, "SELECT person FROM warehouse.dim_person")
+        scope_targets(conn, [subscription])
         days = list(conn.execute(text("SELECT DISTINCT business_day FROM warehouse.discrepancy"
                                       " WHERE person IS NULL")).scalars())
         for slice_ in subscription.slices:

@@ -73,12 +73,12 @@ def publish_changes(conn: Connection, days: Sequence[date], run_id: str,
     wanted = subscriptions(registry)
     established, whole = _sync_subscribers(conn, wanted)
     written: dict[str, int] = {}
-    with _utc(conn):
+    with utc_times(conn):
         if established:
-            _persons(conn, "SELECT person FROM night_persons")
+            scope_persons(conn, "SELECT person FROM night_persons")
             written |= _diff(conn, established, days, run_id, whole=False)
         if whole:
-            _persons(conn, "SELECT person FROM warehouse.dim_person")
+            scope_persons(conn, "SELECT person FROM warehouse.dim_person")
             every_day = list(conn.execute(text(
                 "SELECT DISTINCT business_day FROM warehouse.discrepancy"
                 " WHERE person IS NULL")).scalars())
@@ -98,7 +98,7 @@ def erasure_changes(conn: Connection, persons: Sequence[str], run_id: str) -> It
         "   ON o.certificate_number = f.certificate_number AND o.person <> f.person"
         " WHERE f.person = ANY(:persons) AND NOT o.person = ANY(:persons)"),
         {"persons": list(persons)})
-    with _utc(conn):
+    with utc_times(conn):
         conn.execute(text(
             "CREATE TEMP TABLE feed_changes ON COMMIT DROP AS"
             " SELECT subscriber, kind, record_key, person, scope_day,"
@@ -112,8 +112,8 @@ def erasure_changes(conn: Connection, persons: Sequence[str], run_id: str) -> It
     written = dict(deleted)
     if co_holders:
         established, _ = _sync_subscribers(conn, subscriptions(), write=False)
-        with _utc(conn):
-            _persons(conn, "SELECT unnest(CAST(:co AS text[]))", {"co": co_holders})
+        with utc_times(conn):
+            scope_persons(conn, "SELECT unnest(CAST(:co AS text[]))", {"co": co_holders})
             for subscriber, n in _diff(conn, established, [], run_id, whole=False).items():
                 written[subscriber] = written.get(subscriber, 0) + n
     if written:
@@ -152,14 +152,16 @@ def _sync_subscribers(conn: Connection, wanted: list[Subscription], *, write: bo
     return established, whole
 
 
-def _persons(conn: Connection, select: str, params: Mapping[str, Any] | None = None) -> None:
+def scope_persons(conn: Connection, select: str, params: Mapping[str, Any] | None = None) -> None:
+    """feed_persons: the people whose records the feed's statements compute."""
     conn.execute(text("DROP TABLE IF EXISTS feed_persons"))
     conn.execute(text(f"CREATE TEMP TABLE feed_persons ON COMMIT DROP AS {select}"), params or {})
     conn.execute(text("CREATE INDEX ON feed_persons (person)"))
     conn.execute(text("ANALYZE feed_persons"))
 
 
-def _targets(conn: Connection, subs: Sequence[Subscription]) -> None:
+def scope_targets(conn: Connection, subs: Sequence[Subscription]) -> None:
+    """feed_targets: the subscribers (and slices) the feed's statements compute views for."""
     conn.execute(text("DROP TABLE IF EXISTS feed_targets"))
     conn.execute(text("CREATE TEMP TABLE feed_targets (subscriber text NOT NULL, slice text"
                       " NOT NULL, agency text, partner_id text NOT NULL) ON COMMIT DROP"))
@@ -173,7 +175,7 @@ def _targets(conn: Connection, subs: Sequence[Subscription]) -> None:
 def _diff(conn: Connection, subs: Sequence[Subscription], days: Sequence[date], run_id: str,
           *, whole: bool) -> dict[str, int]:
     """Compute the subscribers' views over feed_persons and `days`, and write the changes."""
-    _targets(conn, subs)
+    scope_targets(conn, subs)
     for table in ("feed_view", "feed_gone", "feed_changes", "feed_numbered"):
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     conn.execute(text("CREATE TEMP TABLE feed_view (subscriber text, kind text, record_key text,"
@@ -206,7 +208,7 @@ def _write(conn: Connection, run_id: str) -> dict[str, int]:
 
 
 @contextmanager
-def _utc(conn: Connection) -> Iterator[None]:
+def utc_times(conn: Connection) -> Iterator[None]:
     """Times in payloads are written in UTC, whatever the session's zone: equal records,
     equal bytes, so a rerun sends nothing."""
     zone = conn.execute(text("SELECT current_setting('TimeZone')")).scalar_one()

@@ -10,8 +10,10 @@ from partners.follow import Follower, Mirror, UnknownContract
 from quality.sync_check import check_sync, render
 from schemas.topics import sync_topic
 from tests.support.feed import follow_once, relay_settings, topic_records
+from tests.support.landing import land_directly
 from tests.support.nightly import load_days
 from warehouse.db import scoped_engine
+from warehouse.erasure import erase_person
 from warehouse.feed_views import subscriber_view
 from warehouse.outbox import subscriptions
 from warehouse.relay import Relay
@@ -28,17 +30,28 @@ def _relay(database_url: str, bootstrap: str, **overrides):
     return Relay(relay_settings(database_url, bootstrap, **overrides)).run(until_caught_up=True)
 
 
-def test_every_mirror_equals_its_subscribers_view_after_a_week_backfill_and_reruns(
-        feed_city, kafka_bootstrap, tmp_path):
+def test_every_mirror_equals_its_subscribers_view_after_a_week_replay_backfill_and_erasure(
+        feed_city, kafka_bootstrap, tmp_path, pseudonymiser):
     city = feed_city()
     load_days(city.database_url, city.days[:3], "night")
     _relay(city.database_url, kafka_bootstrap)
     for subscriber in city.subscribers:
         follow_once(kafka_bootstrap, subscriber, tmp_path / f"{subscriber}.sqlite")
 
-    # The rest of the week, then a backfill and reruns: mirrors resume from their positions.
+    # The rest of the week; the partners' topics replayed into staging (every event lands
+    # again); a backfill of the week; a rerun; an erasure. Mirrors resume from their positions.
     load_days(city.database_url, city.days[3:], "night")
+    land_directly(city.simulation.messages, city.database_url, city.registry, pseudonymiser,
+                  group_id="replay")
     load_days(city.database_url, city.days, "backfill")
+    load_days(city.database_url, city.days[-2:], "rerun")
+    with psycopg.connect(city.database_url) as conn:
+        row = conn.execute("SELECT person FROM warehouse.feed_published WHERE person IS NOT"
+                           " NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+    assert row
+    with scoped_engine(city.database_url) as engine:
+        erase_person(engine, pseudonyms={"t1": row[0]}, id_type="resident_id",
+                     requested_by="dpo@test", reason="ticket T-2")
     stats = _relay(city.database_url, kafka_bootstrap)
     views = _views(city.database_url)
     for subscriber in city.subscribers:
@@ -46,6 +59,7 @@ def test_every_mirror_equals_its_subscribers_view_after_a_week_backfill_and_reru
                                      tmp_path / f"{subscriber}.sqlite")
         assert followed.caught_up and followed.repeats == 0
         assert rows == views[subscriber], subscriber
+        assert row[0] not in repr(rows)
     assert sum(stats.published.values()) > 0
 
 
