@@ -32,11 +32,14 @@ test: install ## run the tests (unit, integration on real Kafka and PostgreSQL, 
 test-fast: install ## unit tests only
 	$(PY) -m pytest -q tests/unit
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy, the layers' import contracts, dependencies, and the SQL files
 	$(PY) -m ruff check .
-	$(PY) -m mypy schemas consumers warehouse quality partners infra dags tests
+	$(PY) -m mypy schemas adapters consumers warehouse quality partners portal infra dags tests
+	.venv/bin/lint-imports
+	.venv/bin/deptry .
+	.venv/bin/sqlfluff lint warehouse/sql
 
-up: install ## start PostgreSQL and Kafka, migrate, create topics, prepare Airflow
+up: install ## start PostgreSQL, Kafka and the portal, migrate, create topics, prepare Airflow
 	$(PY) -m infra up
 
 down: ## stop the local services
@@ -49,7 +52,7 @@ airflow: up ## serve Airflow's UI on http://127.0.0.1:18080 (Ctrl-C stops it)
 	$(PY) -m infra airflow standalone
 
 bench: install ## run the benchmarks and print their ratios
-	$(PY) -m infra up --no-airflow
+	$(PY) -m infra up --no-airflow --no-portal
 	$(PY) bench/run.py
 
 faults: install ## the long fault-injection suite

@@ -29,12 +29,12 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.support import drop_database, peak_rss_mb, scratch_database
+from adapters.kafka import ensure_topics
+from bench.support import drop_database, machine_busy_seconds, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS
-from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
+from partners.samples import encode, enrollment, registry_with
 from schemas.topics import events_topic
-from tests.support.events import encode, enrollment, registry_with
 
 # The local services `make up` (and `make bench`) start, unless the environment names others.
 SERVICES = LocalServices()
@@ -49,13 +49,6 @@ class IngestRun:
     peak_rss_mb: float
     consumer_cpu_s: float  # the consumer process's own CPU time over the same span
     machine_cpu_s: float  # every core's busy time over the same span: PostgreSQL, Kafka, ...
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine has spent busy since boot (idle and iowait not)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def publish(bootstrap: str, topic: str, partner: str, count: int) -> None:
@@ -108,16 +101,18 @@ def _timed_ingest(bootstrap: str, database_url: str, topic: str, partner: str, g
     """In the consumer's own process: the service lands the whole topic, as it would in service."""
     from pydantic import SecretStr
 
+    from adapters.settings import DatabaseSettings, IngestSettings, KafkaSettings, Settings
     from consumers.service import IngestService, tune_interpreter
-    from consumers.settings import ConsumerSettings
     from schemas.pseudonym import Pseudonymiser
 
     registry = registry_with({partner: "training_platform"})
     # Each run its own key: a replay lands nothing whatever the pseudonyms would have been.
     pseudonymiser = Pseudonymiser({"b1": secrets.token_bytes(32)}, active_key_id="b1")
-    settings = ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
-                                group_id=group, topic_pattern=f"^{topic.replace('.', '[.]')}$",
-                                batch_size=batch_size, linger_ms=linger_ms)
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        database=DatabaseSettings(url=SecretStr(database_url)),
+        ingest=IngestSettings(group_id=group, topic_pattern=f"^{topic.replace('.', '[.]')}$",
+                              batch_size=batch_size, linger_ms=linger_ms))
     service = IngestService(settings, registry=registry, pseudonymiser=pseudonymiser)
     if tuned:
         tune_interpreter()  # as `python -m consumers run` does

@@ -15,7 +15,10 @@ Airflow records it; its peak memory is this process's while the task's function 
 History days are copies of the landed day (and of its loaded facts) under fresh keys and
 fresh person pseudonyms, shifted a month back: tables and indexes grow as with real history,
 while the night's look-ups by person, certificate or enrollment never match it. Targets:
-B <= 1.3 x A, C <= 2.3 x B, and the GX checkpoint <= 3 x the same checks as one SQL query.
+B <= 1.3 x A, C <= 2.3 x B, the GX checkpoint <= 3 x the same checks as one SQL query, and
+night A <= 5 x a COPY out plus a COPY in of its day's staging rows on the same database (the
+floor); each night's statements are listed by their share of the database's time, from
+pg_stat_statements.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+
+from adapters.settings import DatabaseSettings, NightlySettings, Settings
 from bench.support import drop_database, peak_rss_mb, scratch_database
 from consumers.landing import EVENT_COLUMNS, REJECT_COLUMNS, RejectRow, event_row
 from infra import airflow as local_airflow
@@ -45,13 +50,12 @@ from infra.local import REPO_ROOT, LocalServices
 from partners.faults import Faults
 from partners.simulate import simulate
 from quality.suites import staging_day_checks, staging_day_query
+from schemas.days import business_day_of
 from schemas.errors import Rejection
 from schemas.partners import load_registry
 from schemas.pipeline import check_event
 from schemas.pseudonym import Pseudonymiser
 from warehouse import nightly, report
-from warehouse.days import business_day_of
-from warehouse.settings import NightlySettings
 
 # The local services `make up` (and `make bench`) start: PostgreSQL with Airflow's metadata,
 # and the broker the DAG's wait asks.
@@ -63,7 +67,9 @@ NOT_IN_NIGHT = ("wait (excluded)", "validate function", "same checks, SQL")
 # The night's task functions, as the DAG's tasks import them when they run: (module, name).
 TASK_FUNCTIONS = {"validate": (nightly, "validate"), "load": (nightly, "load"),
                   "summarise": (nightly, "summarise"), "report": (report, "write_day_report")}
-TARGETS = {"history x10": 1.3, "events x2": 2.3, "GX vs SQL": 3.0}
+TARGETS = {"history x10": 1.3, "events x2": 2.3, "GX vs SQL": 3.0, "A / COPY floor": 5.0}
+# Statements listed per night, longest first; the rest are summed on one line.
+TOP_STATEMENTS = 12
 HISTORY_FACTOR = 10
 # Light faults, so every step of the night has some of each kind of work.
 FAULTS = Faults(duplicate_rate=0.001, late_rate=0.001, out_of_order_rate=0.001,
@@ -256,6 +262,72 @@ def vacuum(database_url: str) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
+# -- distance to the floor -----------------------------------------------------------------
+
+def statement_stats_ready(database_url: str) -> str | None:
+    """None if pg_stat_statements records this database's statements; else why it cannot."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        preloaded = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+        if not preloaded or "pg_stat_statements" not in preloaded[0]:
+            return ("the server was started without pg_stat_statements preloaded (restart it: "
+                    "python -m infra down, then up)")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return None
+
+
+def reset_statement_stats(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # This database's statements only: others on the server keep theirs.
+        conn.execute("SELECT pg_stat_statements_reset(0, d.oid, 0) FROM pg_database d "
+                     "WHERE d.datname = current_database()")
+
+
+def statement_stats(database_url: str) -> list[tuple[str, int, float]]:
+    """(statement, calls, seconds) of this database since the last reset, longest first."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT query, calls, total_exec_time / 1000 FROM pg_stat_statements s "
+            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
+            "AND query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time DESC"
+        ).fetchall()
+    return [(" ".join(query.split()), calls, seconds) for query, calls, seconds in rows]
+
+
+def copy_floor(database_url: str, day: date) -> tuple[float, float]:
+    """Seconds to COPY the day's staging.events rows out (binary, to a file), and back in
+    into a table with staging.events' columns and indexes: what moving the day costs at least."""
+    spool = REPO_ROOT / ".local" / "bench" / f"copy-floor-{os.getpid()}.bin"
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with psycopg.connect(database_url) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE staging.bench_floor (LIKE staging.events INCLUDING ALL)")
+            # Generated columns are computed by COPY in, never written by it.
+            columns = ", ".join(name for (name,) in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'staging' AND table_name = 'events' AND is_generated = 'NEVER' "
+                "ORDER BY ordinal_position"))
+            conn.commit()
+            started = time.perf_counter()
+            with spool.open("wb") as out, cur.copy(
+                    f"COPY (SELECT {columns} FROM staging.events WHERE append_day = %s) TO "
+                    "STDOUT (FORMAT BINARY)", (day,)) as copy:
+                for chunk in copy:
+                    out.write(chunk)
+            copied_out = time.perf_counter() - started
+            started = time.perf_counter()
+            with spool.open("rb") as source, cur.copy(
+                    f"COPY staging.bench_floor ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+            conn.commit()
+            copied_in = time.perf_counter() - started
+            cur.execute("DROP TABLE staging.bench_floor")
+            conn.commit()
+    finally:
+        spool.unlink(missing_ok=True)
+    return copied_out, copied_in
+
+
 # -- the night ----------------------------------------------------------------------------
 
 def forget_night(database_url: str, day: date) -> None:
@@ -263,8 +335,8 @@ def forget_night(database_url: str, day: date) -> None:
     with psycopg.connect(database_url) as conn:
         for table in COPIED_TABLES:
             conn.execute(f"DELETE FROM warehouse.{table} WHERE business_day = %s", (day,))
-        conn.execute("DELETE FROM warehouse.quarantine WHERE business_day = %s", (day,))
-        conn.execute("DELETE FROM warehouse.validation_results WHERE business_day = %s", (day,))
+        conn.execute("DELETE FROM ops.quarantine WHERE business_day = %s", (day,))
+        conn.execute("DELETE FROM ops.validation_results WHERE business_day = %s", (day,))
 
 
 def hand_written_checks(database_url: str, day: date) -> dict[str, int]:
@@ -312,17 +384,25 @@ def measured_tasks() -> Iterator[dict[str, tuple[float, float]]]:
             setattr(module, name, originals[task])
 
 
-def night(dag: Any, settings: NightlySettings, day: date) -> dict[str, tuple[float, float]]:
-    """One DAG run for the day, then the same checks by hand; {step: (seconds, peak MB)}."""
-    url = settings.database_url.get_secret_value()
+def night(dag: Any, settings: Settings, day: date, *, statements: bool
+          ) -> tuple[dict[str, tuple[float, float]], list[tuple[str, int, float]]]:
+    """One DAG run for the day, then the same checks by hand.
+
+    ({step: (seconds, peak MB)}, the night's statements as statement_stats gives them, if asked).
+    """
+    url = settings.database.sqlalchemy
     forget_night(url, day)
     vacuum(url)
     os.environ.update({
-        "SKILLSYNC_DATABASE_URL": url, "SKILLSYNC_REPORT_DIR": str(settings.report_dir),
-        "KAFKA_BOOTSTRAP_SERVERS": SERVICES.kafka_bootstrap,
+        "SKILLSYNC_DATABASE_URL": url, "SKILLSYNC_REPORT_DIR": str(settings.nightly.report_dir),
+        "SKILLSYNC_GX_DIR": str(settings.nightly.gx_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS",
+                                                  SERVICES.kafka_bootstrap),
         # No topic matches: the day was landed without Kafka, so the wait has nothing to await.
         "SKILLSYNC_TOPIC_PATTERN": r"^skills\.events\.bench-landed-directly$",
         "SKILLSYNC_CONSUMER_GROUP": "nightly-bench"})
+    if statements:
+        reset_statement_stats(url)
     with measured_tasks() as functions:
         run = dag.test(logical_date=datetime.now(UTC), run_conf={"business_day": day.isoformat()})
     durations = {ti.task_id: float(ti.duration or 0) for ti in run.get_task_instances()}
@@ -334,10 +414,27 @@ def night(dag: Any, settings: NightlySettings, day: date) -> dict[str, tuple[flo
                        ("summarise", "summarise"), ("report", "report")):
         steps[step] = (durations[task], functions[task][1])
     # The checkpoint's own time, without the task's bookkeeping, is what the SQL is held to.
+    night_statements = statement_stats(url) if statements else []
     steps["validate function"] = functions["validate"]
     _, seconds, peak = measured(lambda: hand_written_checks(url, day))
     steps["same checks, SQL"] = (seconds, peak)
-    return steps
+    return steps, night_statements
+
+
+def print_statements(name: str, statements: list[tuple[str, int, float]],
+                     night_s: float) -> None:
+    """The night's statements by the share of the database's time they took, longest first."""
+    total = sum(seconds for _, _, seconds in statements)
+    if not total:
+        return
+    print(f"\nnight {name}: {total:.2f}s in {len(statements)} statements "
+          f"({total / night_s:.0%} of the night), by share")
+    for query, calls, seconds in statements[:TOP_STATEMENTS]:
+        print(f"{seconds / total:>6.1%}{seconds:>8.2f}s{calls:>6}x  {query[:110]}")
+    rest = statements[TOP_STATEMENTS:]
+    if rest:
+        print(f"{sum(s for _, _, s in rest) / total:>6.1%}{sum(s for _, _, s in rest):>8.2f}s"
+              f"{sum(c for _, c, _ in rest):>6}x  ({len(rest)} other statements)")
 
 
 def _night_seconds(steps: dict[str, tuple[float, float]]) -> float:
@@ -353,12 +450,18 @@ def main() -> int:
                         help="days of history before night A (night B has ten times as many)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--night-a-only", action="store_true",
+                        help="night A and its distance to the COPY floor alone: no 2x day, no "
+                             "10x history (on a busy machine those take the most time)")
     args = parser.parse_args()
     server_url = os.environ.get("SKILLSYNC_DATABASE_URL", DEFAULT_DATABASE).replace("+psycopg",
                                                                                     "")
     url, name = scratch_database(server_url, "bench_nightly")
-    settings = NightlySettings(SKILLSYNC_DATABASE_URL=SecretStr(url),
-                               SKILLSYNC_REPORT_DIR=Path(f".local/bench/reports/{name}"))
+    unmeasured = statement_stats_ready(url)
+    if unmeasured:
+        print(f"statements' shares not measured: {unmeasured}")
+    settings = Settings(database=DatabaseSettings(url=SecretStr(url)), nightly=NightlySettings(
+        report_dir=Path(f".local/bench/reports/{name}"), gx_dir=Path(f".local/bench/gx/{name}")))
     day = date(2026, 6, 15)
     bigger_day = day + timedelta(days=7)
     started = time.perf_counter()
@@ -367,10 +470,11 @@ def main() -> int:
         counts, seconds, peak = measured(
             lambda: land_day(url, day, args.events, args.seed, offsets))
         print(f"landed {day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)", flush=True)
-        counts, seconds, peak = measured(
-            lambda: land_day(url, bigger_day, 2 * args.events, args.seed + 1, offsets))
-        print(f"landed {bigger_day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)",
-              flush=True)
+        if not args.night_a_only:
+            counts, seconds, peak = measured(
+                lambda: land_day(url, bigger_day, 2 * args.events, args.seed + 1, offsets))
+            print(f"landed {bigger_day}: {counts} in {seconds:.1f}s (peak {peak:.0f} MB)",
+                  flush=True)
         # Every task process pays this once; it is reported apart, not inside a step.
         _, seconds, _ = measured(lambda: __import__("great_expectations"))
         print(f"importing Great Expectations: {seconds:.1f}s", flush=True)
@@ -382,30 +486,43 @@ def main() -> int:
         _, seconds, _ = measured(lambda: add_history(url, day, range(30, 30 + args.history_days)))
         print(f"history: {args.history_days} day(s) copied in {seconds:.1f}s", flush=True)
         dag = load_dag()
-        nights = {"A": night(dag, settings, day)}
-        _, seconds, _ = measured(
-            lambda: add_history(url, day, range(30 + args.history_days, 30 + history)))
-        print(f"history: {history} day(s) in all, copied in {seconds:.1f}s", flush=True)
-        nights["B"] = night(dag, settings, day)
-        nights["C"] = night(dag, settings, bigger_day)
+        nights, statements = {}, {}
+        nights["A"], statements["A"] = night(dag, settings, day, statements=not unmeasured)
+        floors = {"A": copy_floor(url, day)}
+        if not args.night_a_only:
+            _, seconds, _ = measured(
+                lambda: add_history(url, day, range(30 + args.history_days, 30 + history)))
+            print(f"history: {history} day(s) in all, copied in {seconds:.1f}s", flush=True)
+            nights["B"], statements["B"] = night(dag, settings, day, statements=not unmeasured)
+            nights["C"], statements["C"] = night(dag, settings, bigger_day,
+                                                 statements=not unmeasured)
+            floors["B"], floors["C"] = floors["A"], copy_floor(url, bigger_day)
     finally:
         if not args.keep:
             drop_database(server_url, name)
 
-    print(f"\n{args.events:,} events a day; A: {args.history_days} day(s) of history, "
-          f"B: {history}, C: {2 * args.events:,} events with B's history")
+    print(f"\n{args.events:,} events a day; A: {args.history_days} day(s) of history"
+          + ("" if args.night_a_only
+             else f", B: {history}, C: {2 * args.events:,} events with B's history"))
     print(f"{'step':<20}" + "".join(f"{n + ' s':>10}{n + ' MB':>9}" for n in nights))
     for step in nights["A"]:
         print(f"{step:<20}" + "".join(f"{nights[n][step][0]:>10.2f}{nights[n][step][1]:>9.0f}"
                                       for n in nights))
     totals = {n: _night_seconds(steps) for n, steps in nights.items()}
     print(f"{'night (no wait/SQL)':<20}" + "".join(f"{totals[n]:>10.2f}{'':>9}" for n in nights))
-    ratios = {
-        "history x10": totals["B"] / totals["A"],
-        "events x2": totals["C"] / totals["B"],
-        "GX vs SQL": max(s["validate function"][0] / s["same checks, SQL"][0]
-                         for s in nights.values()),
-    }
+    ratios = {"GX vs SQL": max(s["validate function"][0] / s["same checks, SQL"][0]
+                               for s in nights.values())}
+    if "C" in nights:
+        ratios["history x10"] = totals["B"] / totals["A"]
+        ratios["events x2"] = totals["C"] / totals["B"]
+    ratios["A / COPY floor"] = totals["A"] / sum(floors["A"])
+    print(f"\n{'night / COPY out + in of its day':<34}" + "".join(f"{n:>10}" for n in nights))
+    print(f"{'COPY out s':<34}" + "".join(f"{floors[n][0]:>10.2f}" for n in nights))
+    print(f"{'COPY in s':<34}" + "".join(f"{floors[n][1]:>10.2f}" for n in nights))
+    print(f"{'night / (out + in)':<34}" + "".join(f"{totals[n] / sum(floors[n]):>10.2f}"
+                                                  for n in nights))
+    for n, night_statements in statements.items():
+        print_statements(n, night_statements, totals[n])
     failed = False
     print(f"\n{'ratio':<14}{'value':>8}{'target':>10}")
     for ratio, value in ratios.items():

@@ -10,8 +10,17 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from consumers import logs
-from consumers.settings import ConfigurationError, ConsumerSettings, variable_of
+from adapters import logs
+from adapters.settings import (
+    DatabaseSettings,
+    IngestSettings,
+    KafkaSettings,
+    KeySettings,
+    RegistrySettings,
+    Settings,
+    variable_of,
+)
+from schemas.errors import ConfigurationError
 
 log = logging.getLogger("skillsync.consumer")
 CONFIG_EXIT = 2
@@ -25,9 +34,10 @@ UNAVAILABLE_EXIT = 69
 WEDGED_EXIT = 75
 
 
-def _settings(args: argparse.Namespace) -> ConsumerSettings:
+def _settings(args: argparse.Namespace) -> Settings:
+    """This process's settings, every section it needs read now: a bad one stops it at start."""
     try:
-        return ConsumerSettings.load(args.config)
+        return Settings.load(args.config).check("kafka", "database", "ingest")
     except ConfigurationError as exc:
         _config_error(str(exc))
 
@@ -44,38 +54,37 @@ def _unavailable(message: str) -> NoReturn:
     raise SystemExit(UNAVAILABLE_EXIT)
 
 
-def _check_reachable(settings: ConsumerSettings) -> None:
+def _check_reachable(settings: Settings) -> None:
     """Stop with one line naming the setting and address if Kafka or PostgreSQL is not there."""
     from consumers.reach import kafka_unreachable, postgres_unreachable
 
-    problem = kafka_unreachable(settings.bootstrap_servers, timeout_s=settings.startup_timeout_s)
+    timeout_s = settings.ingest.startup_timeout_s
+    problem = kafka_unreachable(settings.kafka.bootstrap_servers, timeout_s=timeout_s)
     if problem:
-        _unavailable(f"cannot reach Kafka at {settings.bootstrap_servers} "
-                     f"({variable_of('bootstrap_servers')}): {problem}")
-    address, problem = postgres_unreachable(settings.database_url.get_secret_value(),
-                                            timeout_s=settings.startup_timeout_s)
+        _unavailable(f"cannot reach Kafka at {settings.kafka.bootstrap_servers} "
+                     f"({variable_of(KafkaSettings, 'bootstrap_servers')}): {problem}")
+    address, problem = postgres_unreachable(settings.database.libpq, timeout_s=timeout_s)
     if problem:
         _unavailable(f"cannot reach PostgreSQL at {address} "
-                     f"({variable_of('database_url')}): {problem}")
+                     f"({variable_of(DatabaseSettings, 'url')}): {problem}")
 
 
 def _run(args: argparse.Namespace) -> int:
     from consumers import health
     from consumers.service import IngestService, tune_interpreter
     from consumers.watchdog import Wedged
-    from schemas.partners import RegistryError, load_registry
-    from schemas.pseudonym import KeyFileError, load_key_file
 
     settings = _settings(args)
     try:
-        registry = load_registry(settings.partners_registry_file)
-    except RegistryError as exc:
-        _config_error(f"{variable_of('partners_registry_file')}: {exc}")
+        registry = settings.registry.load()
+    except ConfigurationError as exc:
+        _config_error(f"{variable_of(RegistrySettings, 'file')}: {exc}")
     try:
-        pseudonymiser = load_key_file(settings.pseudonym_key_file)
-    except KeyFileError as exc:
-        _config_error(f"{variable_of('pseudonym_key_file')}: {exc}")
+        pseudonymiser = settings.keys.load()
+    except ConfigurationError as exc:
+        _config_error(f"{variable_of(KeySettings, 'pseudonym_key_file')}: {exc}")
     _check_reachable(settings)
+    ingest = settings.ingest
 
     def _exit_wedged(reason: str) -> None:
         # From the watchdog's thread, the loop being stuck in the Kafka client: nothing
@@ -85,19 +94,19 @@ def _run(args: argparse.Namespace) -> int:
 
     service = IngestService(settings, registry=registry, pseudonymiser=pseudonymiser,
                             on_stuck=_exit_wedged)
-    if settings.metrics_port is not None:
+    if ingest.metrics_port is not None:
         try:
-            health.serve(settings.metrics_addr, settings.metrics_port, service.health,
-                         stall_s=settings.stall_timeout_s)
+            health.serve(ingest.metrics_addr, ingest.metrics_port, service.health,
+                         stall_s=ingest.stall_timeout_s)
         except OSError as exc:
-            _config_error(f"{variable_of('metrics_port')}: cannot listen on "
-                          f"{settings.metrics_addr}:{settings.metrics_port} ({exc.strerror})")
+            _config_error(f"{variable_of(IngestSettings, 'metrics_port')}: cannot listen on "
+                          f"{ingest.metrics_addr}:{ingest.metrics_port} ({exc.strerror})")
     tune_interpreter()
 
     def _forced(_signum: int, _frame: object) -> None:
         # Nothing uncommitted is lost by leaving now: the batch in hand is simply read again.
         log.error("shutdown grace period over, exiting without draining",
-                  extra={"grace_s": settings.shutdown_grace_s})
+                  extra={"grace_s": ingest.shutdown_grace_s})
         logging.shutdown()
         os._exit(FORCED_EXIT)
 
@@ -105,12 +114,12 @@ def _run(args: argparse.Namespace) -> int:
         log.info("stop requested", extra={"signal": signum})
         service.request_stop()
         signal.signal(signal.SIGALRM, _forced)
-        signal.setitimer(signal.ITIMER_REAL, settings.shutdown_grace_s)
+        signal.setitimer(signal.ITIMER_REAL, ingest.shutdown_grace_s)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    log.info("consumer starting", extra={"group": settings.group_id,
-                                         "bootstrap": settings.bootstrap_servers,
+    log.info("consumer starting", extra={"group": ingest.group_id,
+                                         "bootstrap": settings.kafka.bootstrap_servers,
                                          "pid": os.getpid()})
     try:
         stats = service.run(until_caught_up=args.until_caught_up,
@@ -140,11 +149,32 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Check refused events again after a fix and land those now valid; print the outcome."""
+    import json
+
+    from consumers.replay import ReplayRequest, replay_configured
+    from schemas.days import parse_day
+
+    try:
+        settings = Settings.load(args.config).check("kafka", "database", "registry", "keys")
+        request = ReplayRequest(
+            partner_id=args.partner, reason_code=args.reason_code,
+            first_day=parse_day(args.first_day) if args.first_day else None,
+            last_day=parse_day(args.last_day) if args.last_day else None,
+            dry_run=not args.apply)
+        outcome = replay_configured(request, args.run_id, settings)
+    except ConfigurationError as exc:
+        _config_error(str(exc))
+    print(json.dumps({"dry_run": request.dry_run, **outcome.as_dict()}, ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="skillsync-consumer",
                                      description="Land partner events in staging.")
     parser.add_argument("--config", type=Path, default=None,
-                        help="env file of settings (default: $SKILLSYNC_CONSUMER_ENV_FILE); "
+                        help="env file of settings (default: $SKILLSYNC_ENV_FILE); "
                              "the environment overrides it")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="consume partner topics until stopped")
@@ -161,6 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=_run)
     sub.add_parser("status", help="lag, last landed event, recent rejects").set_defaults(
         func=_status)
+    replay = sub.add_parser("replay", help="check a partner's refused events again and land "
+                                           "those now valid (prints the outcome as JSON)")
+    replay.add_argument("--partner", required=True)
+    replay.add_argument("--reason-code", default=None, help="only events refused for it")
+    replay.add_argument("--first-day", default=None, help="first append day (YYYY-MM-DD)")
+    replay.add_argument("--last-day", default=None, help="last append day (YYYY-MM-DD)")
+    replay.add_argument("--apply", action="store_true",
+                        help="land and record; without it, a dry run that writes nothing")
+    replay.add_argument("--run-id", default="manual", help="recorded with each outcome")
+    replay.set_defaults(func=_replay)
     args = parser.parse_args(argv)
     logs.configure()
     return int(args.func(args))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import logging
 import os
 import socket
@@ -14,19 +13,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.errors import KafkaConnectionError, KafkaError
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from adapters.ingest_lag import other_incarnation, topic_id_of
+from adapters.kafka import connect_admin
+from adapters.settings import Settings
 from consumers import metrics
-from consumers.incarnation import other_incarnation, topic_id_of
 from consumers.landing import (
     Batch,
     EventRow,
@@ -38,23 +38,20 @@ from consumers.landing import (
     Position,
     RejectRow,
     ReusedId,
-    event_row,
 )
-from consumers.settings import ConsumerSettings
+from consumers.records import Appended, append_time, judge_record
+from consumers.rejects import RejectsPublisher, ToReject
 from consumers.watchdog import GroupMembers, Health, Watchdog
-from infra.kafka.topics import REJECTS_MAX_MESSAGE_BYTES, connect_admin, ensure_topics
-from schemas.errors import Rejection
+from schemas.errors import Rejection, ServiceUnavailable
 from schemas.partners import PartnerRegistry
-from schemas.pipeline import check_event, claimed_event_id
+from schemas.pipeline import claimed_event_id
 from schemas.pseudonym import Pseudonymiser
-from schemas.topics import partner_of_topic, rejects_topic
+from schemas.topics import partner_of_topic
 
 log = logging.getLogger("skillsync.consumer")
 
-SERVICE_VERSION = "0.1.0"
-# Business days are Asia/Shanghai calendar days; the zone has had no DST since 1991.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
-TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError)
+TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, KafkaError,
+                    ServiceUnavailable)
 # kafka-python multiplies its reconnect backoff about fourfold per failure up to 30 s: after a
 # broker restart of a few seconds the client would wait half a minute to notice, and in its
 # constructor that outgrows the 30 s it allows for bootstrapping (docs/reliability.md). One
@@ -70,7 +67,6 @@ GIL_SWITCH_INTERVAL_S = 0.0002
 
 Polled = dict[TopicPartition, list[Any]]
 Behind = dict[tuple[str, int], int]
-ToReject = list[tuple[Any, Rejection, str]]
 T = TypeVar("T")
 
 
@@ -170,30 +166,33 @@ class IngestService:
     after N committed, so positions never move past a batch that failed.
     """
 
-    def __init__(self, settings: ConsumerSettings, *, registry: PartnerRegistry,
+    def __init__(self, settings: Settings, *, registry: PartnerRegistry,
                  pseudonymiser: Pseudonymiser,
                  on_stuck: Callable[[str], None] = lambda reason: None) -> None:
-        """on_stuck: called from the watchdog's thread when a Kafka call never returns (the
-        loop cannot act then); the command line exits the process for its supervisor."""
-        self._settings = settings
+        """settings: its kafka, database and ingest sections are read here.
+
+        on_stuck: called from the watchdog's thread when a Kafka call never returns (the loop
+        cannot act then); the command line exits the process for its supervisor."""
+        self._kafka = kafka = settings.kafka
+        self._ingest = ingest = settings.ingest
         self._registry = registry
         self._pseudonymiser = pseudonymiser
-        self._lander = Lander(settings.database_url.get_secret_value(), settings.group_id)
+        self._lander = Lander(settings.database.libpq, ingest.group_id)
         self._stop = threading.Event()
         self._positions = _Positions()
         self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
-        self._rejects_topics_ready: set[str] = set()
+        self._rejects = RejectsPublisher(settings.kafka, f"skillsync-rejects-{ingest.group_id}",
+                                         reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS)
         self._landing_thread: ThreadPoolExecutor | None = None
         self._in_flight: _InFlight | None = None
         self._idle_since = time.monotonic()
         self.stats = RunStats()
         self.health = Health()
         self._group_members = GroupMembers(
-            lambda: connect_admin(settings.bootstrap_servers, timeout=10,
-                                  **settings.kafka_security()))
-        self._watchdog = Watchdog(group_id=settings.group_id, stall_s=settings.stall_timeout_s,
-                                  check_every_s=settings.membership_check_s,
+            lambda: connect_admin(kafka.bootstrap_servers, timeout=10,
+                                  **kafka.kafka_security()))
+        self._watchdog = Watchdog(group_id=ingest.group_id, stall_s=ingest.stall_timeout_s,
+                                  check_every_s=ingest.membership_check_s,
                                   describe_group=self._group_members, on_stuck=on_stuck,
                                   health=self.health)
 
@@ -207,15 +206,15 @@ class IngestService:
         # The client bootstraps in its constructor and gives up after 30 s: a broker that is
         # away then is waited for like any later outage, never a crash.
         consumer = self._with_retry(self._new_consumer, what="kafka")
-        consumer.subscribe(pattern=self._settings.topic_pattern, listener=self._positions)
+        consumer.subscribe(pattern=self._ingest.topic_pattern, listener=self._positions)
         self._consumer = consumer
         self._landing_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lander")
         return consumer
 
     def _new_consumer(self) -> KafkaConsumer:
-        s = self._settings
+        s = self._ingest
         return KafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers.split(","),
+            bootstrap_servers=self._kafka.servers,
             group_id=s.group_id,
             # Host and pid name the process in the group's member list (`consumers status`).
             client_id=f"skillsync-consumer-{socket.gethostname()}-{os.getpid()}",
@@ -231,21 +230,8 @@ class IngestService:
             heartbeat_interval_ms=min(3000, s.session_timeout_ms // 3),
             partition_assignment_strategy=(CooperativeStickyAssignor,),
             reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            **s.kafka_security(),
+            **self._kafka.kafka_security(),
         )
-
-    def _rejects_producer(self) -> KafkaProducer:
-        if self._producer is None:
-            s = self._settings
-            self._producer = KafkaProducer(
-                bootstrap_servers=s.bootstrap_servers.split(","),
-                client_id=f"skillsync-rejects-{s.group_id}",
-                acks="all", enable_idempotence=True, linger_ms=5,
-                max_request_size=REJECTS_MAX_MESSAGE_BYTES,
-                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-                **s.kafka_security(),
-            )
-        return self._producer
 
     def close(self) -> None:
         self._watchdog.stop()
@@ -266,9 +252,7 @@ class IngestService:
                 consumer.close(autocommit=False)
         self._group_members.close()
         metrics.IN_GROUP.set(0)
-        if self._producer is not None:
-            self._producer.close(timeout=10)
-            self._producer = None
+        self._rejects.close()
         self._lander.close()
 
     def run(self, *, until_caught_up: bool = False, idle_timeout_s: float | None = None,
@@ -288,7 +272,7 @@ class IngestService:
         self._idle_since = time.monotonic()
         patience = catch_up_patience_s
         if patience is None:
-            patience = 2 * self._settings.session_timeout_ms / 1000 + 15
+            patience = 2 * self._ingest.session_timeout_ms / 1000 + 15
         catch_up = _CatchUp(patience) if until_caught_up else None
         self._watchdog.start(consumer)
         try:
@@ -455,7 +439,8 @@ class IngestService:
         batch = prepared.batch
         prepared.polled = polled
         skip = self._already_landed(consumer, polled)
-        append_times: dict[int, tuple[datetime, date]] = {}
+        append_times: dict[int, Appended] = {}
+        registry, pseudonymiser = self._registry, self._pseudonymiser
         for tp, records in polled.items():
             partner = partner_of_topic(tp.topic)
             metrics.CONSUMED.labels(partner).inc(len(records))
@@ -465,8 +450,10 @@ class IngestService:
                     continue
                 appended = append_times.get(record.timestamp)
                 if appended is None:
-                    appended = append_times[record.timestamp] = _append_time(record.timestamp)
-                outcome = self._check(record, partner, appended, topic_id)
+                    appended = append_times[record.timestamp] = append_time(record.timestamp)
+                outcome = judge_record(record.value or b"", record.topic, record.partition,
+                                       record.offset, partner, appended, registry,
+                                       pseudonymiser, topic_id)
                 if isinstance(outcome, EventRow):
                     batch.events.append(outcome)
                 else:
@@ -521,7 +508,7 @@ class IngestService:
                 # loses one.
                 def publish() -> None:
                     self._owned(batch)
-                    self._publish_rejects(prepared.to_reject)
+                    self._rejects.publish(prepared.to_reject)
 
                 self._with_retry(publish, what="kafka", consumer=consumer)
         except _Void as void:
@@ -555,7 +542,7 @@ class IngestService:
                 try:
                     if refused_late:
                         self._owned(batch)
-                        self._publish_rejects(refused_late)
+                        self._rejects.publish(refused_late)
                         refused_late.clear()
                     if first_attempt is not None:
                         attempt, first_attempt = first_attempt, None
@@ -637,73 +624,15 @@ class IngestService:
                     extra={"records": len(refused)})
         return refused
 
-    def _check(self, record: Any, partner: str, appended: tuple[datetime, date],
-               topic_id: UUID | None) -> EventRow | tuple[RejectRow, Rejection]:
-        appended_at, append_day = appended
-        raw: bytes = record.value or b""
-        try:
-            # The broker's append time is "now": a replay next month decides exactly as today.
-            event = check_event(raw, topic_partner=partner, registry=self._registry,
-                                pseudonymiser=self._pseudonymiser, now=appended_at)
-        except Rejection as rejection:
-            row = RejectRow(
-                topic=record.topic, kafka_partition=record.partition,
-                kafka_offset=record.offset, partner_id=partner, appended_at=appended_at,
-                append_day=append_day, event_id=claimed_event_id(raw),
-                reason_code=rejection.code, field_path=rejection.path,
-                message=rejection.message, stage=rejection.stage, size_bytes=len(raw),
-                payload_sha256=hashlib.sha256(raw).hexdigest(), topic_id=topic_id,
-            )
-            return row, rejection
-        return event_row(event, record.topic, record.partition, record.offset, appended_at,
-                         append_day, _sha256(raw).digest(), topic_id)
-
     def _owned(self, batch: Batch) -> None:
         for topic, partition in batch.next_offsets:
             if not self._positions.owns(TopicPartition(topic, partition)):
                 raise _Void("partition_released")
 
-    def _publish_rejects(self, to_reject: ToReject) -> None:
-        producer = self._rejects_producer()
-        self._ensure_rejects_topics({partner for _, _, partner in to_reject})
-        futures = []
-        for record, rejection, partner in to_reject:
-            # Kafka lets a record carry neither key nor value, and headers without values;
-            # this client can send neither, so those nulls go back as empty bytes.
-            headers = [(name, value or b"") for name, value in record.headers or []]
-            headers += [
-                ("skillsync.original_topic", record.topic.encode()),
-                ("skillsync.original_partition", str(record.partition).encode()),
-                ("skillsync.original_offset", str(record.offset).encode()),
-                ("skillsync.original_timestamp", str(record.timestamp).encode()),
-                ("skillsync.reason_code", rejection.code.encode()),
-                ("skillsync.field_path", rejection.path.encode()),
-                ("skillsync.message", rejection.message.encode()),
-                ("skillsync.stage", rejection.stage.encode()),
-                ("skillsync.service_version", SERVICE_VERSION.encode()),
-            ]
-            value = b"" if record.value is None and record.key is None else record.value
-            futures.append(producer.send(
-                rejects_topic(partner), value=value, key=record.key, headers=headers))
-        producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=30)
-
-    def _ensure_rejects_topics(self, partners: set[str]) -> None:
-        missing = {rejects_topic(p) for p in partners} - self._rejects_topics_ready
-        if missing:
-            try:
-                ensure_topics(self._settings.bootstrap_servers, missing,
-                              **self._settings.kafka_security())
-            except RuntimeError as exc:  # infra's ServiceError: the admin client gave up
-                # on an absent broker, which is waited for like any outage.
-                raise KafkaConnectionError(str(exc)) from exc
-            self._rejects_topics_ready |= missing
-
     def _with_retry(self, action: Callable[[], T], *, what: str,
                     consumer: KafkaConsumer | None = None) -> T:
         """Run action until it succeeds: an unavailable service is waited for, never rejected."""
-        delay = self._settings.backoff_initial_s
+        delay = self._ingest.backoff_initial_s
         while True:
             try:
                 return action()
@@ -719,7 +648,7 @@ class IngestService:
                     raise _Stopping from exc
                 if consumer is not None:
                     _keep_membership(consumer)
-                delay = min(delay * 2, self._settings.backoff_max_s)
+                delay = min(delay * 2, self._ingest.backoff_max_s)
 
     def _count(self, batch: Batch, result: LandResult) -> None:
         self.stats.batches += 1
@@ -749,9 +678,6 @@ class _Void(Exception):
         self.reason = reason
 
 
-_sha256 = hashlib.sha256
-
-
 def _position(consumer: KafkaConsumer, tp: TopicPartition) -> int:
     try:
         return consumer.position(tp, timeout_ms=0) or 0
@@ -775,11 +701,6 @@ class _CatchUp:
             self._moved_at = time.monotonic()
         self._last = behind
         return time.monotonic() - self._moved_at > self._patience_s
-
-
-def _append_time(timestamp_ms: int) -> tuple[datetime, date]:
-    appended = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return appended, appended.astimezone(SHANGHAI).date()
 
 
 def _names(partitions: object) -> list[str]:

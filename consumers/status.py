@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
 
-from consumers.incarnation import other_incarnation, topic_id_of
-from consumers.settings import ConsumerSettings
-from infra.kafka.client_security import KafkaClientSecurity
+from adapters.ingest_lag import partition_lag
+from adapters.kafka import connect_admin
+from adapters.settings import Settings
 from schemas.topics import partner_of_topic
 
 
@@ -41,50 +39,12 @@ class GroupStatus:
     unowned_behind: dict[str, int] = field(default_factory=dict)
 
 
-def partition_lag(*, bootstrap_servers: str, security: KafkaClientSecurity, topic_pattern: str,
-                  database_url: str, group_id: str,
-                  before: datetime | None = None) -> dict[tuple[str, int], int]:
-    """Records of each matching partition the group has not landed yet.
-
-    With `before`, only records the broker appended before that moment count (from its
-    append-time index, so the answer does not change with when it is asked). Landed positions
-    are the readers' positions, past transaction markers; one landed from an earlier
-    incarnation of a re-created topic counts as nothing landed.
-    """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","),
-                             enable_auto_commit=False, isolation_level="read_committed",
-                             **security.kafka_security())
-    try:
-        pattern = re.compile(topic_pattern)
-        partitions = [TopicPartition(t, p) for t in sorted(consumer.topics()) if pattern.match(t)
-                      for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if not partitions:
-            return {}
-        topic_ids = {t: topic_id_of(consumer, t) for t in {tp.topic for tp in partitions}}
-        needed = consumer.end_offsets(partitions)
-        if before is not None:
-            found = consumer.offsets_for_times(
-                {tp: int(before.timestamp() * 1000) for tp in partitions})
-            needed = {tp: at.offset if (at := found.get(tp)) is not None else end
-                      for tp, end in needed.items()}
-    finally:
-        consumer.close()
-    with psycopg.connect(database_url) as conn:
-        landed = {(t, p): o for t, p, o, landed_id in conn.execute(
-            "SELECT topic, partition, next_offset, topic_id FROM staging.consumer_offsets "
-            "WHERE group_id = %s", (group_id,))
-            if not other_incarnation(landed_id, topic_ids.get(t))}
-    return {(tp.topic, tp.partition): max(0, offset - landed.get((tp.topic, tp.partition), 0))
-            for tp, offset in needed.items()}
-
-
-def group_status(settings: ConsumerSettings, behind: dict[tuple[str, int], int]) -> GroupStatus:
+def group_status(settings: Settings, behind: dict[tuple[str, int], int]) -> GroupStatus:
     """The group's members and their partitions, as the group coordinator lists them."""
-    from infra.kafka.topics import connect_admin
-
-    admin = connect_admin(settings.bootstrap_servers, timeout=10, **settings.kafka_security())
+    kafka, group_id = settings.kafka, settings.ingest.group_id
+    admin = connect_admin(kafka.bootstrap_servers, timeout=10, **kafka.kafka_security())
     try:
-        described = admin.describe_groups([settings.group_id]).get(settings.group_id) or {}
+        described = admin.describe_groups([group_id]).get(group_id) or {}
     finally:
         admin.close()
     members = []
@@ -99,15 +59,15 @@ def group_status(settings: ConsumerSettings, behind: dict[tuple[str, int], int])
         members.append(Member(member["client_id"], str(member.get("client_host", "")).lstrip("/"),
                               tuple(sorted(names))))
     unowned = {f"{t}[{p}]": n for (t, p), n in sorted(behind.items()) if n and (t, p) not in owned}
-    return GroupStatus(settings.group_id, str(described.get("group_state") or "Dead"),
+    return GroupStatus(group_id, str(described.get("group_state") or "Dead"),
                        tuple(sorted(members, key=lambda m: m.client_id)), unowned)
 
 
-def collect(settings: ConsumerSettings) -> tuple[list[PartnerStatus], GroupStatus]:
-    database_url = settings.database_url.get_secret_value()
-    behind = partition_lag(bootstrap_servers=settings.bootstrap_servers, security=settings,
-                           topic_pattern=settings.topic_pattern, database_url=database_url,
-                           group_id=settings.group_id)
+def collect(settings: Settings) -> tuple[list[PartnerStatus], GroupStatus]:
+    database_url = settings.database.libpq
+    behind = partition_lag(settings.kafka, database_url=database_url,
+                           group_id=settings.ingest.group_id,
+                           topic_pattern=settings.ingest.topic_pattern)
     group = group_status(settings, behind)
     with psycopg.connect(database_url) as conn:
         last: dict[str, datetime] = dict(conn.execute(

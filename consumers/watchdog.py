@@ -15,6 +15,7 @@ from kafka.errors import KafkaError
 from kafka.structs import MemberState
 
 from consumers import metrics
+from schemas.errors import ServiceUnavailable
 
 log = logging.getLogger("skillsync.consumer")
 
@@ -170,7 +171,7 @@ class Watchdog:
         """Does the group coordinator still list this member? Asked twice before deciding."""
         try:
             members = self._describe_group(self._group_id)
-        except (KafkaError, RuntimeError):  # RuntimeError: the admin client's ServiceError
+        except (KafkaError, ServiceUnavailable):
             return  # the broker is away: that is waited for, not a wedge
         if members is None or member_id in members:
             self._missing_member = None

@@ -61,8 +61,8 @@ def erase_person() -> None:
     @task
     def erase() -> dict[str, object]:
         """Remove the person's rows and record the erasure by pseudonym."""
+        from adapters.airflow import fail_without_retry
         from warehouse.erasure import erase_configured, parse_pseudonyms
-        from warehouse.tasks import fail_without_retry
 
         context = get_current_context()
         params = context["params"]
@@ -70,7 +70,7 @@ def erase_person() -> None:
         user = getattr(context.get("dag_run"), "triggering_user_name", None)
         if user and user != who:
             who = f"{who} (triggered by {user})"
-        with fail_without_retry(ValueError):  # a malformed request or bad configuration
+        with fail_without_retry():  # a malformed request or bad configuration
             result = erase_configured(pseudonyms=parse_pseudonyms(params["pseudonyms"]),
                                       id_type=params["id_type"], requested_by=who,
                                       reason=params["reason"])

@@ -17,6 +17,7 @@ previous day. Backfill: `airflow backfill create --dag-id nightly_sync --from-da
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -44,6 +45,10 @@ def _business_day() -> str:
     catchup=True,
     # Days restate each other's look-back window: they load one at a time, oldest first.
     max_active_runs=1,
+    # Paused unless this deployment should run nights (`make airflow` applies the same setting
+    # to a DAG Airflow already knows).
+    is_paused_upon_creation=os.environ.get("SKILLSYNC_NIGHTLY_SYNC_ACTIVE", "").lower()
+    not in ("1", "true", "yes", "on"),
     owner_links={"data-engineering": "https://skillsync.example/runbooks/nightly_sync"},
     tags=["skillsync", "nightly", "warehouse"],
     default_args={
@@ -65,7 +70,7 @@ def nightly_sync() -> None:
     def wait_for_ingest() -> PokeReturnValue:
         """Done once the consumers landed every record the broker appended before the day's
         cutoff; after 6 hours it fails and the alert says ingest did not catch up."""
-        from warehouse.days import parse_day
+        from schemas.days import parse_day
         from warehouse.nightly import check_ingest
 
         day = _business_day()
@@ -76,16 +81,15 @@ def nightly_sync() -> None:
     @task
     def validate(day: str) -> dict[str, object]:
         """Great Expectations on the day's staging rows, pushed down to PostgreSQL. Results go
-        to warehouse.validation_results and Data Docs, failing rows to warehouse.quarantine; a
+        to ops.validation_results and Data Docs, failing rows to ops.quarantine; a
         blocking failure stops the load naming the expectation and its counts."""
-        from quality.validate import BlockingExpectationFailed
-        from warehouse.days import parse_day
-        from warehouse.nightly import validate as validate_day
-        from warehouse.tasks import fail_without_retry
+        from adapters.airflow import fail_without_retry
+        from quality.validate import validate_and_record
+        from schemas.days import parse_day
 
         # The data will not change by retrying: fail now, with the expectation named.
-        with fail_without_retry(BlockingExpectationFailed):
-            result = validate_day(parse_day(day), get_current_context()["run_id"])
+        with fail_without_retry():
+            result = validate_and_record(parse_day(day), get_current_context()["run_id"])
         print(f"data docs: {result.docs_index}")
         return {"day": day, "checks": len(result.results),
                 "warnings": [r.name for r in result.results if not r.success]}
@@ -95,13 +99,12 @@ def nightly_sync() -> None:
         """Reconcile and load the day in one transaction: the records of everyone its events
         touch and the partner figures of the days it reopens; concurrent loads queue on a
         lock. A night that would leave a staged event unaccounted for commits nothing."""
-        from warehouse.accounting import UnaccountedEvents
-        from warehouse.days import parse_day
+        from adapters.airflow import fail_without_retry
+        from schemas.days import parse_day
         from warehouse.nightly import load as load_day
-        from warehouse.tasks import fail_without_retry
 
         # The same staging rows give the same facts: a retry would drop the same events.
-        with fail_without_retry(UnaccountedEvents):
+        with fail_without_retry():
             result = load_day(parse_day(str(validated["day"])),
                               get_current_context()["run_id"])
         return {"day": validated["day"], "rows": result.rows,
@@ -124,7 +127,7 @@ def nightly_sync() -> None:
         """Counts read back from the warehouse, printed for the operator."""
         import json
 
-        from warehouse.days import parse_day
+        from schemas.days import parse_day
         from warehouse.nightly import summarise as day_summary
 
         summary = day_summary(parse_day(str(loaded["day"])))
@@ -134,7 +137,7 @@ def nightly_sync() -> None:
     @task
     def report(summary: dict[str, object]) -> str:
         """The day's report: an HTML page with charts and the same figures as JSON."""
-        from warehouse.days import parse_day
+        from schemas.days import parse_day
         from warehouse.report import write_day_report
 
         files = write_day_report(parse_day(str(summary["business_day"])))

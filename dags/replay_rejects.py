@@ -54,20 +54,21 @@ def replay_rejects() -> None:
     @task
     def replay() -> dict[str, object]:
         """Check the chosen refused events again, land the valid ones, record every outcome."""
-        from warehouse.days import parse_day
-        from warehouse.replay import ReplayRequest, replay_configured
-        from warehouse.tasks import fail_without_retry
+        import json
+
+        from adapters.airflow import fail_without_retry, run_module
 
         context = get_current_context()
         params = context["params"]
-        with fail_without_retry(ValueError):  # bad params or configuration
-            request = ReplayRequest(
-                partner_id=params["partner"], reason_code=params.get("reason_code") or None,
-                first_day=parse_day(params["first_day"]) if params.get("first_day") else None,
-                last_day=parse_day(params["last_day"]) if params.get("last_day") else None,
-                dry_run=bool(params["dry_run"]))
-            outcome = replay_configured(request, context["run_id"])
-        summary = {"dry_run": request.dry_run, **outcome.as_dict()}
+        # Replay is the ingestion side's job: the DAG runs its command, never its code.
+        args = ["replay", "--partner", params["partner"], "--run-id", context["run_id"]]
+        for name in ("reason_code", "first_day", "last_day"):
+            if params.get(name):
+                args += [f"--{name.replace('_', '-')}", str(params[name])]
+        if not params["dry_run"]:
+            args.append("--apply")
+        with fail_without_retry():  # bad params or configuration
+            summary: dict[str, object] = json.loads(run_module("consumers", args))
         print(summary)
         return summary
 

@@ -33,8 +33,11 @@ def environment(cfg: LocalServices, base: dict[str, str] | None = None) -> dict[
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         # The DAG folder holds only wiring; the project's packages come from the checkout.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        "KAFKA_BOOTSTRAP_SERVERS": env.get("KAFKA_BOOTSTRAP_SERVERS", cfg.kafka_bootstrap),
-        "SKILLSYNC_DATABASE_URL": env.get("SKILLSYNC_DATABASE_URL", cfg.database_url()),
+        **cfg.project_environment(),
+        # Read by the DAG file (paused at creation or not) and by the portal's warning.
+        "SKILLSYNC_NIGHTLY_SYNC_ACTIVE": str(cfg.nightly_sync_active).lower(),
+        # Where the Airflow UI's link to the portal points.
+        "SKILLSYNC_PORTAL_PUBLIC_URL": cfg.portal_url,
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
@@ -87,3 +90,30 @@ def migrate(cfg: LocalServices) -> None:
         raise ServiceError(
             f"airflow db migrate failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     marker.write_text(AIRFLOW_VERSION)
+
+
+NIGHTLY_DAG = "nightly_sync"
+
+
+def nightly_sync_paused(cfg: LocalServices) -> bool | None:
+    """Whether Airflow holds nightly_sync paused; None before its DAG processor has seen it."""
+    import psycopg
+
+    url = environment(cfg)["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg", "")
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        row = conn.execute("SELECT is_paused FROM dag WHERE dag_id = %s",
+                           (NIGHTLY_DAG,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def apply_nightly_sync_state(cfg: LocalServices) -> str:
+    """Pause or unpause nightly_sync as SKILLSYNC_NIGHTLY_SYNC_ACTIVE says.
+
+    A DAG Airflow has not parsed yet is created in that state (the DAG file reads the same
+    setting), so only an existing DAG needs the command.
+    """
+    wanted_paused = not cfg.nightly_sync_active
+    if nightly_sync_paused(cfg) in (None, wanted_paused):
+        return "paused" if wanted_paused else "active"
+    run(cfg, ["dags", "pause" if wanted_paused else "unpause", NIGHTLY_DAG])
+    return "paused" if wanted_paused else "active"

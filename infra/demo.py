@@ -52,8 +52,8 @@ def reset_local_data(cfg: LocalServices) -> None:
     import psycopg
     from kafka.admin import KafkaAdminClient
 
-    from infra.__main__ import ensure_sync_topics, partner_topics
-    from infra.kafka.topics import ensure_topics
+    from adapters.kafka import ensure_topics
+    from infra.stack import ensure_sync_topics, partner_topics
     from warehouse.migrate import upgrade
 
     if os.environ.get("SKILLSYNC_DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -90,8 +90,8 @@ def reset_local_data(cfg: LocalServices) -> None:
 
 
 def run(events: int, seed: int) -> int:
-    from infra.__main__ import bootstrap, up
-    from warehouse.days import SHANGHAI
+    from infra.stack import up
+    from schemas.days import SHANGHAI
 
     cfg = LocalServices()
     started = _step("services: PostgreSQL, Kafka, Airflow metadata")
@@ -100,7 +100,7 @@ def run(events: int, seed: int) -> int:
     now = datetime.now(SHANGHAI)
     simulated_day = now.date() - timedelta(days=1)
     _step(f"partners publish a simulated business day ({simulated_day})")
-    manifest = publish_day(cfg, bootstrap(cfg), simulated_day, events, seed)
+    manifest = publish_day(cfg, cfg.bootstrap, simulated_day, events, seed)
 
     _step("consumers land everything published (python -m consumers run --until-caught-up)")
     env = airflow.environment(cfg)
@@ -134,9 +134,60 @@ def run(events: int, seed: int) -> int:
         print("\nreports: " + ", ".join(str(p.relative_to(REPO_ROOT)) for p in reports))
     _step("every subscriber follows its sync feed (python -m partners follow --once)")
     mirrored = check_mirrors(env, cfg.state_dir / "demo" / "mirrors")
+    print_portal_logins(cfg, env["SKILLSYNC_DATABASE_URL"], append_day)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; `make airflow` serves the UI,"
           " `make down` stops the services")
     return 0 if matches and mirrored else 1
+
+
+def demo_logins(database_url: str, day: date) -> list[tuple[str, str, str]]:
+    """A partner, a district bureau and an operator account, with fresh passwords.
+
+    The partner is the one with the most refusals that night and the district the one with
+    the most certificates, so each sign-in has something to show.
+    """
+    import secrets
+
+    import psycopg
+
+    from adapters.database import libpq_url
+    from portal import accounts
+    from portal.db import Database
+
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        partner = conn.execute(
+            "SELECT partner_id FROM staging.rejected WHERE append_day = %s GROUP BY 1"
+            " ORDER BY count(*) DESC, 1 LIMIT 1", (day,)).fetchone()
+        district = conn.execute(
+            "SELECT a.agency FROM warehouse.fact_certificate c JOIN warehouse.agency_district a"
+            " USING (district_code) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+    wanted = [("demo-operator", "operator", None, None)]
+    if partner:
+        wanted.append((f"demo-{partner[0]}", "partner", partner[0], None))
+    if district:
+        code = district[0].removeprefix("agency_")
+        wanted.append((f"demo-{code}", "agency", None, code))
+    db = Database(libpq_url(database_url), pool_size=1)
+    made = []
+    try:
+        with db.portal() as conn:
+            for username, kind, partner_id, district_code in wanted:
+                password = secrets.token_urlsafe(12)
+                if accounts.load(conn, username) is None:
+                    accounts.create(conn, username=username, kind=kind, password=password,
+                                    partner_id=partner_id, district_code=district_code)
+                else:
+                    accounts.set_password(conn, username, password)
+                made.append((kind, username, password))
+    finally:
+        db.dispose()
+    return made
+
+
+def print_portal_logins(cfg: LocalServices, database_url: str, day: date) -> None:
+    print(f"\nportal: {cfg.portal_url} (`make down` stops it)")
+    for kind, username, password in demo_logins(database_url, day):
+        print(f"  {kind:<9} user {username:<18} password {password}")
 
 
 def main(argv: list[str] | None = None) -> int:

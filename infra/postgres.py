@@ -80,7 +80,9 @@ def start(cfg: LocalServices) -> None:
             os.chown(log, entry.pw_uid, entry.pw_gid)
         options = (
             f"-h 127.0.0.1 -p {cfg.pg_port} -k {data} -c max_connections=200 "
-            "-c shared_buffers=256MB -c fsync=on -c max_prepared_transactions=0"
+            "-c shared_buffers=256MB -c fsync=on -c max_prepared_transactions=0 "
+            # Time per statement, for the benchmarks and anyone tuning the night's load.
+            "-c shared_preload_libraries=pg_stat_statements"
         )
         done = _run_as_owner([
             str(_bin("pg_ctl")), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",

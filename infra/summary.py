@@ -44,7 +44,7 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
         accounted = conn.execute(
             "SELECT coalesce(sum(staged), 0), coalesce(sum(reflected), 0),"
             " coalesce(sum(quarantined + flagged), 0), coalesce(sum(unaccounted), 0)"
-            " FROM warehouse.accounting WHERE business_day = %s", (business_day,)).fetchone()
+            " FROM ops.accounting WHERE business_day = %s", (business_day,)).fetchone()
         facts = {table: _scalar(conn, f"SELECT count(*) FROM warehouse.{table}")
                  for (table,) in conn.execute(
                 "SELECT table_name FROM information_schema.tables "

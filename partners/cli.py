@@ -10,18 +10,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+from adapters.settings import KafkaSettings, read_section
 from partners.faults import Faults
-from partners.kit import (
-    KitSettings,
-    KitSettingsError,
-    Publisher,
-    connect_producer,
-    read_rejects,
-    send_all,
-)
-from partners.lifecycle import SHANGHAI
+from partners.kit import Publisher, connect_producer, read_rejects, send_all
 from partners.simulate import OutgoingMessage, Simulation, simulate
-from schemas.errors import Rejection
+from schemas.days import SHANGHAI
+from schemas.errors import ConfigurationError, Rejection
 
 # Bulk runs show progress once they are long enough to wonder about.
 PROGRESS_THRESHOLD = 50_000
@@ -30,8 +24,10 @@ PROGRESS_THRESHOLD = 50_000
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        args.settings = _settings(args)
-    except KitSettingsError as exc:
+        # Checking events or writing files needs no broker, nor its settings.
+        offline = getattr(args, "check_only", False) or getattr(args, "out", None) is not None
+        args.settings = None if offline else _settings(args)
+    except ConfigurationError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
     return int(args.run(args))
@@ -41,9 +37,9 @@ def _connection_options() -> argparse.ArgumentParser:
     """Flags over the environment; the password comes only from the environment or --config."""
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group(
-        "connection (default: the environment, SKILLSYNC_PARTNER_* and KAFKA_BOOTSTRAP_SERVERS)")
+        "connection (default: the environment, KAFKA_BOOTSTRAP_SERVERS and SKILLSYNC_KAFKA_*)")
     group.add_argument("--config", type=Path, metavar="FILE",
-                       help="env file of settings, e.g. SKILLSYNC_PARTNER_SASL_PASSWORD=...")
+                       help="env file of settings, e.g. SKILLSYNC_KAFKA_SASL_PASSWORD=...")
     group.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]")
     group.add_argument("--security-protocol",
                        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
@@ -54,11 +50,13 @@ def _connection_options() -> argparse.ArgumentParser:
     return options
 
 
-def _settings(args: argparse.Namespace) -> KitSettings:
+def _settings(args: argparse.Namespace) -> KafkaSettings:
     flags = {name: value for name in ("bootstrap_servers", "security_protocol", "sasl_mechanism",
                                       "sasl_username", "ssl_cafile")
              if (value := getattr(args, name)) is not None}
-    return KitSettings.load(args.config, **flags)
+    if args.config is not None and not args.config.is_file():
+        raise ConfigurationError(f"--config: no file at {args.config}")
+    return read_section(KafkaSettings, args.config, **flags)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,8 +125,8 @@ def _yesterday() -> date:
 
 def _publish(args: argparse.Namespace) -> int:
     lines = _lines(args.file.open("rb") if args.file else sys.stdin.buffer)
-    settings: KitSettings = args.settings
-    with Publisher(args.partner, bootstrap=settings.bootstrap_servers,
+    settings: KafkaSettings | None = args.settings
+    with Publisher(args.partner, bootstrap=settings.bootstrap_servers if settings else None,
                    security=settings) as publisher:
         if args.check_only:
             failed = 0
@@ -162,7 +160,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 
 def _rejects(args: argparse.Namespace) -> int:
     count = 0
-    settings: KitSettings = args.settings
+    settings: KafkaSettings = args.settings
     for record in read_rejects(args.partner, bootstrap=settings.bootstrap_servers,
                                security=settings, idle_seconds=args.idle):
         count += 1

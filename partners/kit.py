@@ -8,69 +8,37 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.kafka.client_security import KafkaClientSecurity
-from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
+from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES, KafkaClientSecurity
+from adapters.settings import KafkaSecuritySettings, KafkaSettings, read_section
+from schemas.days import SHANGHAI
 from schemas.errors import Rejection
 from schemas.events import totals_digest
 from schemas.partners import PartnerRegistry, load_registry
-from schemas.pipeline import CHINA_STANDARD_TIME, CheckedEvent, check_event, claimed_event_id
+from schemas.pipeline import CheckedEvent, check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
+from schemas.rejects import RejectRecord
 from schemas.topics import events_topic, rejects_topic
 
-BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
-DEFAULT_BOOTSTRAP = "localhost:19092"
-ENV_PREFIX = "SKILLSYNC_PARTNER_"
 HEADERS: list[tuple[str, bytes]] = [
     ("content-type", b"application/cloudevents+json; charset=utf-8"),
 ]
-REJECT_HEADER_PREFIX = "skillsync."
 SEND_TIMEOUT_SECONDS = 60.0
 
 
-class KitSettingsError(ValueError):
-    """A kit setting is unusable; the message names the variable, never a secret's value."""
+def _client(bootstrap: str | None, security: KafkaClientSecurity | None) -> dict[str, Any]:
+    """Where to connect and how to sign in: what was given, else the environment's settings."""
+    bootstrap = bootstrap or kafka_settings().bootstrap_servers
+    security = security or read_section(KafkaSecuritySettings)
+    return {"bootstrap_servers": bootstrap.split(","), **security.kafka_security()}
 
 
-class KitSettings(KafkaClientSecurity, BaseSettings):
-    """Where the broker is and how the partner signs in to it.
-
-    Read from the environment over an optional env file: KAFKA_BOOTSTRAP_SERVERS, and the
-    security options as SKILLSYNC_PARTNER_SECURITY_PROTOCOL, SKILLSYNC_PARTNER_SASL_MECHANISM,
-    SKILLSYNC_PARTNER_SASL_USERNAME, SKILLSYNC_PARTNER_SASL_PASSWORD, SKILLSYNC_PARTNER_SSL_CAFILE,
-    ... (see docs/security.md).
-    """
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore",
-                                      populate_by_name=True)
-
-    bootstrap_servers: str = Field(default=DEFAULT_BOOTSTRAP, validation_alias=BOOTSTRAP_ENV)
-
-    @classmethod
-    def load(cls, env_file: Path | None = None, **overrides: Any) -> KitSettings:
-        """Settings from `overrides` (command-line flags), the environment, then `env_file`."""
-        if env_file is not None and not env_file.is_file():
-            raise KitSettingsError(f"--config: no file at {env_file}")
-        try:
-            return cls(_env_file=env_file, **overrides)
-        except ValidationError as exc:
-            lines = []
-            for error in exc.errors(include_url=False, include_input=False):
-                name = str(error["loc"][0]) if error["loc"] else ""
-                where = (BOOTSTRAP_ENV if name == "bootstrap_servers" else
-                         f"{ENV_PREFIX}{name.upper()}" if name else "settings")
-                lines.append(f"{where}: {error['msg']}")
-            raise KitSettingsError("\n".join(lines)) from None
-
-
-def bootstrap_servers() -> str:
-    return KitSettings.load().bootstrap_servers
+def kafka_settings() -> KafkaSettings:
+    """The environment's broker and sign-in: KAFKA_BOOTSTRAP_SERVERS and SKILLSYNC_KAFKA_*."""
+    return read_section(KafkaSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,53 +59,12 @@ class PublishReport:
     refused: list[Refusal] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class RejectRecord:
-    """One refused message read back from the partner's rejects topic."""
-
-    reason_code: str
-    field_path: str
-    message: str
-    stage: str
-    original_topic: str
-    original_partition: int | None
-    original_offset: int | None
-    key: bytes | None
-    value: bytes
-
-    @classmethod
-    def from_kafka(
-        cls, key: bytes | None, value: bytes, headers: Iterable[tuple[str, bytes]]
-    ) -> RejectRecord:
-        found = {
-            name[len(REJECT_HEADER_PREFIX) :]: raw.decode("utf-8", "replace")
-            for name, raw in headers
-            if name.startswith(REJECT_HEADER_PREFIX)
-        }
-
-        def number(name: str) -> int | None:
-            text = found.get(name, "")
-            return int(text) if text.lstrip("-").isdigit() else None
-
-        return cls(
-            reason_code=found.get("reason_code", ""),
-            field_path=found.get("field_path", ""),
-            message=found.get("message", ""),
-            stage=found.get("stage", ""),
-            original_topic=found.get("original_topic", ""),
-            original_partition=number("original_partition"),
-            original_offset=number("original_offset"),
-            key=key,
-            value=value,
-        )
-
-
 class Publisher:
     """Publishes one partner's events to its own topic after checking them like the pipeline.
 
     Nothing connects until the first send. The local check uses a throwaway pseudonym key:
     the point is the verdict, not the pseudonym. `security` is how to sign in to the broker
-    (a KitSettings will do); without it, the environment's KitSettings at the first send.
+    (a KafkaSettings will do); without it, the environment's at the first send.
     """
 
     def __init__(
@@ -207,7 +134,7 @@ class Publisher:
             if family != "control.totals"
         }
         moment = at or datetime.combine(business_day + timedelta(days=1), datetime.min.time(),
-                                        CHINA_STANDARD_TIME) + timedelta(minutes=20)  # fmt: skip
+                                        SHANGHAI) + timedelta(minutes=20)  # fmt: skip
         event = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
@@ -261,8 +188,7 @@ def connect_producer(bootstrap: str | None = None, *,
     from kafka import KafkaProducer
 
     return KafkaProducer(
-        bootstrap_servers=bootstrap or bootstrap_servers(),
-        **(security or KitSettings.load()).kafka_security(),
+        **_client(bootstrap, security),
         enable_idempotence=True,
         acks="all",
         linger_ms=20,
@@ -303,8 +229,7 @@ def read_rejects(
 
     consumer = KafkaConsumer(
         rejects_topic(partner_id),
-        bootstrap_servers=bootstrap or bootstrap_servers(),
-        **(security or KitSettings.load()).kafka_security(),
+        **_client(bootstrap, security),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -320,4 +245,4 @@ def read_rejects(
 def _business_day(raw: bytes) -> date:
     """The Asia/Shanghai day of the event's `time`: the day whose totals count it."""
     moment = datetime.fromisoformat(orjson.loads(raw)["time"])
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
+    return moment.astimezone(SHANGHAI).date()

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from partners.city import City, Course, EvaluationOrg, PeopleFactory, Person
+from schemas.days import SHANGHAI
 from schemas.identity import certificate_number
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY_SECONDS = 86_400
 UTC_OFFSET_SECONDS = 8 * 3600
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
+from adapters.database import scoped_engine
+from adapters.settings import Settings
 from quality.suites import Check, Severity, staging_day_checks, staging_day_query, with_severities
+from schemas.errors import RunFailed, ServiceUnavailable
 
 if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
@@ -55,7 +58,7 @@ class DayValidation:
             f"{r.element_count} rows unexpected" for r in self.blocking_failures)
 
 
-class BlockingExpectationFailed(RuntimeError):
+class BlockingExpectationFailed(RunFailed):
     """A blocking expectation failed: the day must not be loaded."""
 
 
@@ -106,8 +109,8 @@ def validate_day(database_url: str, day: date, *, gx_root: Path,
             check = by_name[config.meta["check"] if config is not None else ""]
             if error := _evaluation_error(item.exception_info):
                 # Not a verdict on the data (a lost connection, a bad query): fail to be retried.
-                raise RuntimeError(f"{day}: expectation {check.name} could not be evaluated:"
-                                   f" {error}")
+                raise ServiceUnavailable(f"{day}: expectation {check.name} could not be "
+                                         f"evaluated: {error}")
             results.append(CheckResult(
                 name=check.name, expectation=check.expectation, severity=check.severity,
                 success=bool(item.success),
@@ -184,7 +187,7 @@ def record_validation(engine: Engine, validation: DayValidation, run_id: str,
     day = validation.business_day
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO warehouse.validation_results (business_day, run_id, check_name,"
+            "INSERT INTO ops.validation_results (business_day, run_id, check_name,"
             " expectation, severity, success, element_count, unexpected_count)"
             " VALUES (:day, :run, :name, :expectation, :severity, :success, :elements,"
             " :unexpected) ON CONFLICT (business_day, run_id, check_name) DO UPDATE SET"
@@ -194,7 +197,7 @@ def record_validation(engine: Engine, validation: DayValidation, run_id: str,
             [{"day": day, "run": run_id, "name": r.name, "expectation": r.expectation,
               "severity": r.severity, "success": r.success, "elements": r.element_count,
               "unexpected": r.unexpected_count} for r in validation.results])
-        conn.execute(text("DELETE FROM warehouse.quarantine WHERE business_day = :day"),
+        conn.execute(text("DELETE FROM ops.quarantine WHERE business_day = :day"),
                      {"day": day})
         failed = [r for r in validation.results if not r.success]
         if not failed:
@@ -207,8 +210,23 @@ def record_validation(engine: Engine, validation: DayValidation, run_id: str,
         for n, r in enumerate(failed):
             params |= {f"name_{n}": r.name, f"severity_{n}": r.severity}
         return conn.execute(text(
-            "INSERT INTO warehouse.quarantine (business_day, partner_id, event_id,"
+            "INSERT INTO ops.quarantine (business_day, partner_id, event_id,"
             " check_name, family, severity, run_id)"
             " SELECT :day, partner_id, event_id, failed.check_name, family, failed.severity, :run"
             f" FROM ({staging_day_query(day)}) day_rows CROSS JOIN LATERAL ({violated}) failed"
             " ON CONFLICT DO NOTHING"), params).rowcount
+
+
+def validate_and_record(day: date, run_id: str, settings: Settings | None = None,
+                        ) -> DayValidation:
+    """The night's validation step: run the suite in PostgreSQL, keep the results and the
+    quarantine, and judge the day (BlockingExpectationFailed names each failed expectation)."""
+    s = settings or Settings.load()
+    with scoped_engine(s.database.sqlalchemy) as engine:
+        url = engine.url.render_as_string(hide_password=False)
+        result = validate_day(url, day, gx_root=s.nightly.gx_dir,
+                              severities=s.nightly.expectation_severity)
+        record_validation(engine, result, run_id)
+    if not result.passed:
+        raise BlockingExpectationFailed(f"{day}: {result.failure_message()}")
+    return result

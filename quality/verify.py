@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import psycopg
 
+from adapters.database import scoped_engine
+from schemas.days import SHANGHAI
 from schemas.topics import events_topic, partner_of_topic
 from warehouse.accounting import account_day
-from warehouse.days import SHANGHAI
-from warehouse.db import scoped_engine
 
 # The families whose events are each one fact row (others change these rows, or make rows of
 # other tables); warehouse.accounting says where every family's events went.
@@ -324,10 +324,10 @@ def observe(database_url: str, partners: Iterable[str], day: date | None = None)
             "SELECT topic, partition, max(next_offset) FROM staging.consumer_offsets "
             "WHERE topic = ANY(%(t)s) GROUP BY 1, 2", {"t": [events_topic(p) for p in partners]})}
         seen.loaded_days = {d for (d,) in conn.execute(
-            "SELECT DISTINCT business_day FROM warehouse.load_runs")}
+            "SELECT DISTINCT business_day FROM ops.load_runs")}
         if seen.loaded_days:
             seen.quarantined = {(p, e) for p, e in conn.execute(
-                "SELECT partner_id, event_id FROM warehouse.quarantine "
+                "SELECT partner_id, event_id FROM ops.quarantine "
                 "WHERE partner_id = ANY(%(p)s)", params)}
             for table in FACT_OF_FAMILY.values():
                 seen.facts[table] = [(p, e) for p, e in conn.execute(

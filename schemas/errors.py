@@ -1,4 +1,4 @@
-"""Why an event was refused: stable reason codes, JSON paths and partner-facing messages."""
+"""The project's error kinds, and why an event was refused: reason codes, paths, messages."""
 
 from __future__ import annotations
 
@@ -55,6 +55,56 @@ REASON_CODES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# What a partner changes before sending the event again, one hint per reason code.
+FIX_HINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "size.too_large": "Split the record or drop unneeded fields; send events under 1 MiB.",
+        "decode.not_utf8": "Encode the message as UTF-8 before publishing it.",
+        "decode.not_json": "Publish one complete JSON document per message.",
+        "decode.non_finite_number": "Send a number or null instead of NaN or Infinity.",
+        "decode.too_deep": "Flatten the document to the structure the contract defines.",
+        "decode.duplicate_key": "Send every key once per object.",
+        "decode.nul_character": "Remove the NUL character from the text fields.",
+        "decode.not_object": "Send a JSON object (a CloudEvent), not an array or a scalar.",
+        "envelope.missing_field": "Add the CloudEvents attribute named by the JSON path.",
+        "envelope.extra_field": "Remove the attribute named by the JSON path from the envelope.",
+        "envelope.wrong_type": "Give the attribute the JSON type the contract documents.",
+        "envelope.bad_value": "Use one of the values the contract documents for the attribute.",
+        "envelope.bad_format": "Format the attribute as the contract documents it.",
+        "envelope.out_of_range": "Keep the attribute within its documented length or range.",
+        "envelope.bad_source": "Set source to /partners/ followed by your partner id.",
+        "envelope.id_reused": "Re-send an event with its original bytes; give a new event a "
+        "new id.",
+        "type.unknown": "Set type to one of the event types in the contract.",
+        "type.unknown_version": "Publish the event at a version the contract accepts.",
+        "schema.missing_field": "Add the data field named by the JSON path.",
+        "schema.extra_field": "Remove the data field named by the JSON path.",
+        "schema.wrong_type": "Give the data field the JSON type the contract documents.",
+        "schema.bad_value": "Use one of the values the contract documents for the field.",
+        "schema.bad_format": "Format the field as the contract documents it.",
+        "schema.out_of_range": "Keep the field within its documented length or range.",
+        "time.no_offset": "Give the timestamp a UTC offset, for example +08:00.",
+        "time.in_future": "Check the sending system's clock and the timestamp's offset.",
+        "authorise.unknown_partner": "Publish only to the topic the city registered for you.",
+        "authorise.source_mismatch": "Publish only your own events, your partner id in source.",
+        "authorise.type_not_allowed": "Send only the event types your role is registered for.",
+        "id_number.format": "Check the document number against its id_type.",
+        "id_number.birth_date": "Check the birth date digits of the resident ID number.",
+        "id_number.checksum": "Check the resident ID number as entered; its last character fails.",
+        "occupation.unknown": "Use a 2022 national occupation code, or a mapped older code.",
+        "division.unknown": "Use a Hangzhou division code from the reference data.",
+        "certificate_number.format": "Check the certificate number against its scheme.",
+        "certificate_number.level_mismatch": "Make position 16 of the number equal the level.",
+        "certificate_number.year_mismatch": "Make positions 14-15 equal the issue year.",
+        "certificate.inconsistent": "Send a certificate type, scheme and level that go together.",
+        "evaluation.empty_correction": "Send a correction only when a field changes.",
+        "control.unknown_family": "Count only the documented event families.",
+        "control.mismatched_families": "Name the same families in counts, digests and id lists.",
+        "control.count_mismatch": "Make each id list's length equal its count.",
+        "control.digest_mismatch": "Hash the sorted id list as the contract documents.",
+    }
+)
+
 WARNING_CODES: Mapping[str, str] = MappingProxyType(
     {
         "credit_code.checksum": "A unified social credit code fails its GB 32100 check "
@@ -79,8 +129,25 @@ def stage_of(code: str) -> str:
     return _STAGE_OF_PREFIX.get(code.partition(".")[0], "validate")
 
 
-class Rejection(Exception):
-    """A refused event: the consumer routes it to the rejects topic and moves on."""
+class SkillsyncError(Exception):
+    """The project's errors, each kind named after what its caller does about it."""
+
+
+class ConfigurationError(SkillsyncError):
+    """A setting or a run's parameter is unusable: stop and name it; a retry meets it again."""
+
+
+class ServiceUnavailable(SkillsyncError):
+    """A service (the broker, PostgreSQL, Airflow) did not answer: back off and retry."""
+
+
+class RunFailed(SkillsyncError):
+    """This run's data fails a check it must pass: fail for good and alert; a retry would read
+    the same data."""
+
+
+class Rejection(SkillsyncError):
+    """A verdict on one event: refused, routed to the rejects topic, and the consumer moves on."""
 
     def __init__(self, code: str, path: str, message: str) -> None:
         if code not in REASON_CODES:

@@ -8,16 +8,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.errors import ConfigurationError
 from schemas.events import FAMILIES
 from schemas.sync import EXCLUSIVE_SLICES, SLICES
 
-REGISTRY_PATH = Path(__file__).resolve().parent.parent / "infra" / "partners.toml"
+REGISTRY_PATH = Path(__file__).resolve().parent / "partners.toml"
 
 ROLES = ("training_platform", "technician_college", "evaluation_org", "district_bureau",
          "subsidy_office")
 
 
-class RegistryError(ValueError):
+class RegistryError(ConfigurationError):
     """The registry file is unusable: a configuration error, fix the file and restart."""
 
 
@@ -58,7 +59,8 @@ class PartnerRegistry:
 
 
 def load_registry(path: Path | None = None) -> PartnerRegistry:
-    """Read the registry TOML (default infra/partners.toml); RegistryError if it is malformed."""
+    """Read the registry TOML (default the shipped schemas/partners.toml); RegistryError if it
+    is malformed."""
     source = path or REGISTRY_PATH
     try:
         document = tomllib.loads(source.read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +12,7 @@ import msgspec
 import orjson
 
 from schemas import events as ev
+from schemas.days import SHANGHAI
 from schemas.errors import Rejection, without_nul
 from schemas.identity import (
     IdentifierError,
@@ -25,7 +26,6 @@ from schemas.pseudonym import Pseudonymiser, mask_id_number, mask_name, mask_pho
 from schemas.reference import current_occupation_code, divisions
 
 MAX_EVENT_BYTES = 1_048_576
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8))  # no daylight saving since 1991
 # No event of the city's skills system is older: earlier timestamps are mistakes, and years
 # before 1 AD (which an offset can push year 1 into) are more than PostgreSQL's clients can read.
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
@@ -111,7 +111,7 @@ class _Checks:
             # Birth dates are judged against the event's own day: a replay decides alike.
             id_type, id_number = canonical_identity(
                 learner.id_type, learner.id_number,
-                self.latest_allowed.astimezone(CHINA_STANDARD_TIME).date())
+                self.latest_allowed.astimezone(SHANGHAI).date())
         except IdentifierError as exc:
             message = f"{exc} (id_type {learner.id_type})"
             raise Rejection(exc.code, f"{path}.id_number", message) from None
@@ -218,7 +218,7 @@ def _certificate_issued(data: Any, out: dict[str, Any], checks: _Checks) -> None
             "the paired certificate must be a different certificate",
         )
     try:
-        issue_year = data.issued_at.astimezone(CHINA_STANDARD_TIME).year
+        issue_year = data.issued_at.astimezone(SHANGHAI).year
     except OverflowError:  # within a day of either end of Python's calendar (years 1 and 9999)
         raise Rejection(
             "schema.out_of_range", "$.data.issued_at", "give the date the certificate was issued"
@@ -232,7 +232,7 @@ def _certificate_issued(data: Any, out: dict[str, Any], checks: _Checks) -> None
 
 
 def _control_totals(data: Any, out: dict[str, Any], checks: _Checks) -> None:
-    latest_day = checks.latest_allowed.astimezone(CHINA_STANDARD_TIME).date()
+    latest_day = checks.latest_allowed.astimezone(SHANGHAI).date()
     if not _EARLIEST_DAY <= data.business_day <= latest_day:
         raise Rejection(
             "schema.out_of_range", "$.data.business_day",
@@ -301,13 +301,13 @@ def check_event(
             "size.too_large", "$", f"the message has {len(raw)} bytes; the limit is 1 MiB"
         )
     latest_allowed = (now or datetime.now(UTC)) + max_future_skew
-    checked = _check_quickly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
+    checked = check_quickly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
     if checked is None:
-        checked = _check_thoroughly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
+        checked = check_thoroughly(raw, topic_partner, registry, pseudonymiser, latest_allowed)
     return checked
 
 
-def _check_quickly(
+def check_quickly(
     raw: bytes,
     topic_partner: str,
     registry: PartnerRegistry,
@@ -382,7 +382,7 @@ def _publisher(
     return partner.partner_id, source
 
 
-def _check_thoroughly(
+def check_thoroughly(
     raw: bytes,
     topic_partner: str,
     registry: PartnerRegistry,

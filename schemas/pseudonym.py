@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from schemas.errors import ConfigurationError
+
 MIN_KEY_BYTES = 32
 _SHA256_BLOCK_BYTES = 64
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
@@ -49,7 +51,7 @@ class _HmacSha256:
         return outer.hexdigest()
 
 
-class KeyFileError(ValueError):
+class KeyFileError(ConfigurationError):
     """The pseudonym key file is unusable: a configuration error, fix it and restart."""
 
 

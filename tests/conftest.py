@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sys
@@ -57,11 +58,14 @@ _CACHES = {"__pycache__", ".mypy_cache", ".ruff_cache"}
 
 def _files_outside_test_state() -> dict[Path, int]:
     found = {}
-    for path in REPO_ROOT.rglob("*"):
-        if any(path.is_relative_to(w) for w in _WRITABLE) or _CACHES & set(path.parts):
-            continue
-        if path.is_file():
-            found[path] = path.stat().st_mtime_ns
+    for folder, subfolders, files in os.walk(REPO_ROOT):
+        here = Path(folder)
+        # Pruned, not just skipped: the services rewrite their folders while this walks.
+        subfolders[:] = [d for d in subfolders if d not in _CACHES
+                         and not any((here / d) == w for w in _WRITABLE)]
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                found[here / name] = (here / name).stat().st_mtime_ns
     return found
 
 

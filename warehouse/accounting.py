@@ -14,6 +14,7 @@ from datetime import date
 
 from sqlalchemy import Connection, text
 
+from schemas.errors import RunFailed
 from warehouse.sql import statement
 
 OUTCOMES = ("reflected", "quarantined", "flagged", "unaccounted")
@@ -46,7 +47,7 @@ class DayAccount:
         return self.outcomes
 
 
-class UnaccountedEvents(RuntimeError):
+class UnaccountedEvents(RunFailed):
     """Staged events that the warehouse neither reflects nor names: the night must not commit."""
 
 
@@ -58,12 +59,12 @@ def account_day(conn: Connection, day: date) -> DayAccount:
 
 def record_account(conn: Connection, account: DayAccount) -> None:
     """Keep the day's identity per partner and family (the report and the portal show it)."""
-    conn.execute(text("DELETE FROM warehouse.accounting WHERE business_day = :d"),
+    conn.execute(text("DELETE FROM ops.accounting WHERE business_day = :d"),
                  {"d": account.business_day})
     counts = account.counts
     if counts:
         conn.execute(
-            text("INSERT INTO warehouse.accounting (business_day, partner_id, family, staged,"
+            text("INSERT INTO ops.accounting (business_day, partner_id, family, staged,"
                  " reflected, quarantined, flagged, unaccounted) VALUES (:d, :partner, :family,"
                  " :staged, :reflected, :quarantined, :flagged, :unaccounted)"),
             [{"d": account.business_day, "partner": partner, "family": family,

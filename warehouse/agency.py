@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
 
-from warehouse.db import make_engine
+from adapters.database import make_engine
 
 _DISTRICT_CODE = re.compile(r"\d{6}")
 

@@ -41,9 +41,9 @@ def notify_failure(context: Mapping[str, Any], webhook_url: str | None = None) -
     alert = failure_alert(context)
     log.error("nightly task failed: %s", json.dumps(alert, ensure_ascii=False))
     if webhook_url is None:
-        from warehouse.settings import NightlySettings
+        from adapters.settings import Settings
 
-        configured = NightlySettings().alert_webhook_url
+        configured = Settings.load().alerts.webhook_url
         webhook_url = configured.get_secret_value() if configured else None
     if not webhook_url:
         return

@@ -17,18 +17,22 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from adapters.airflow import trigger_dag
+from adapters.database import scoped_engine
+from adapters.settings import Settings
+from schemas.errors import ConfigurationError
 from schemas.identity import ID_TYPES, IdentifierError, canonical_identity
 from schemas.pseudonym import Pseudonymiser
+from warehouse.load import LOAD_LOCK
 from warehouse.outbox import erasure_changes
 
 DAG_ID = "erase_person"
 # Taken by every nightly load too: a load in flight never writes back what was just erased.
-_LOAD_LOCK = "SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"
 # Hex HMAC-SHA256, as `Pseudonymiser.person` writes it.
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}")
 
 
-class ErasureRequestError(ValueError):
+class ErasureRequestError(ConfigurationError):
     """The request cannot be acted on (e.g. a malformed ID); the message never holds the ID."""
 
 
@@ -96,7 +100,7 @@ def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
     by_key = _checked_pseudonyms(pseudonyms)
     persons = list(by_key.values())
     with engine.begin() as conn:
-        conn.execute(text(_LOAD_LOCK))
+        conn.execute(LOAD_LOCK)
         # Consumers land concurrently: wait for their open batches, hold new ones until the
         # erasure is committed, after which the trigger turns the person's rows away.
         conn.execute(text("LOCK TABLE staging.events IN SHARE ROW EXCLUSIVE MODE"))
@@ -128,7 +132,7 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
     removed: dict[str, int] = {}
     # Rows that name the person only through their events' keys go first, while the events
     # that lead to them still exist.
-    for table, keys in (("warehouse.quarantine", "partner_id, event_id"),
+    for table, keys in (("ops.quarantine", "partner_id, event_id"),
                         ("staging.redeliveries", "partner_id, event_id")):
         removed[table] = conn.execute(text(
             f"DELETE FROM {table} WHERE ({keys}) IN"
@@ -150,12 +154,10 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
 
 
 def erase_configured(*, pseudonyms: Mapping[str, str], id_type: str, requested_by: str,
-                     reason: str) -> ErasureResult:
-    """Erase in the database the nightly side is configured with (SKILLSYNC_DATABASE_URL)."""
-    from warehouse.db import scoped_engine
-    from warehouse.settings import NightlySettings
-
-    with scoped_engine(NightlySettings().database_url.get_secret_value()) as engine:
+                     reason: str, settings: Settings | None = None) -> ErasureResult:
+    """Erase in the configured database (SKILLSYNC_DATABASE_URL)."""
+    s = settings or Settings.load()
+    with scoped_engine(s.database.sqlalchemy) as engine:
         return erase_person(engine, pseudonyms=pseudonyms, id_type=id_type,
                             requested_by=requested_by, reason=reason)
 
@@ -166,14 +168,6 @@ def read_id_number(stdin: Any = None) -> str:
     if stream.isatty():
         return getpass.getpass("ID number (not shown): ")
     return str(stream.readline()).strip()
-
-
-def trigger(conf: Mapping[str, Any]) -> None:
-    """Queue an erase_person run with the local services' Airflow (python -m infra airflow)."""
-    from infra import airflow
-    from infra.local import LocalServices
-
-    airflow.run(LocalServices(), ["dags", "trigger", DAG_ID, "--conf", json.dumps(conf)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,20 +185,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "instead of triggering the run")
     args = parser.parse_args(argv)
 
-    from consumers.settings import ConfigurationError, ConsumerSettings
-    from schemas.pseudonym import KeyFileError, load_key_file
-
     try:
-        keys = load_key_file(ConsumerSettings.load().pseudonym_key_file)
+        keys = Settings.load().keys.load()
         conf = request_conf(keys, id_type=args.id_type, id_number=read_id_number(),
                             requested_by=args.requested_by, reason=args.reason)
-    except (ConfigurationError, KeyFileError, ErasureRequestError) as exc:
+    except ConfigurationError as exc:
         print(f"erasure not requested: {exc}", file=sys.stderr)
         return 2
     if args.print_only:
         print(json.dumps(conf, ensure_ascii=False, indent=2))
         return 0
-    trigger(conf)
+    # Airflow as this environment configures it (its AIRFLOW_* settings) runs the erasure.
+    trigger_dag(DAG_ID, conf)
     print(f"{DAG_ID} triggered for {len(conf['pseudonyms'])} pseudonyms", file=sys.stderr)
     return 0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from consumers.status import partition_lag
-from infra.kafka.client_security import KafkaClientSecurity
+from adapters.ingest_lag import partition_lag
+from adapters.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,14 @@ class IngestProgress:
         return "caught up" if not late else f"behind by partition: {late}"
 
 
-def ingest_progress(*, bootstrap_servers: str, database_url: str, group_id: str,
-                    topic_pattern: str, cutoff: datetime,
-                    security: KafkaClientSecurity | None = None) -> IngestProgress:
+def ingest_progress(settings: Settings, cutoff: datetime) -> IngestProgress:
     """Compare, per partition, the first offset at or after the cutoff with the landed position.
 
     Offsets come from the broker's append-time index, so the answer is the same whenever asked.
     Landed positions are the consumers' read positions, past transaction markers and aborted
     records, so a partition whose last write is a commit marker is caught up once read.
     """
-    behind = partition_lag(bootstrap_servers=bootstrap_servers,
-                           security=security or KafkaClientSecurity(), topic_pattern=topic_pattern,
-                           database_url=database_url, group_id=group_id, before=cutoff)
+    behind = partition_lag(settings.kafka, database_url=settings.database.libpq,
+                           group_id=settings.ingest.group_id,
+                           topic_pattern=settings.ingest.topic_pattern, before=cutoff)
     return IngestProgress(cutoff, behind)

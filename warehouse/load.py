@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import Connection, Engine, text
 
 from schemas import reference
+from schemas.errors import ConfigurationError
 from schemas.partners import load_registry
 from warehouse import reconcile
 from warehouse.accounting import account_day, record_account, require_balanced
@@ -15,6 +16,8 @@ from warehouse.outbox import publish_changes
 from warehouse.sql import statement
 
 SUBSIDY_SCHEME = "training_subsidy"
+# Taken by every load and erasure for its transaction: what they change overlaps, so they queue.
+LOAD_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class ReconcileRules:
 
     def __post_init__(self) -> None:
         if self.lookback_days < 0 or self.duplicate_window_days < 0:
-            raise ValueError("lookback_days and duplicate_window_days must be >= 0")
+            raise ConfigurationError("lookback_days and duplicate_window_days must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def load_day(engine: Engine, day: date, run_id: str,
     """
     rules = rules or ReconcileRules()
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('skillsync.load'))"))
+        conn.execute(LOAD_LOCK)
         horizon = conn.execute(statement(reconcile.HORIZON), {"d": day}).scalar_one()
         params = {"d": day, "h": horizon, "lookback": rules.lookback_days,
                   "duplicate_seconds": rules.duplicate_window_days * 86400,
@@ -80,7 +83,7 @@ def load_day(engine: Engine, day: date, run_id: str,
         require_balanced(account)
         record_account(conn, account)
         conn.execute(
-            text("INSERT INTO warehouse.load_runs (business_day, run_id, table_name, rows_loaded)"
+            text("INSERT INTO ops.load_runs (business_day, run_id, table_name, rows_loaded)"
                  " SELECT :day, :run, t, n FROM unnest(CAST(:tables AS text[]),"
                  " CAST(:counts AS int[])) AS x(t, n) ON CONFLICT DO NOTHING"),
             {"day": day, "run": run_id, "tables": list(rows), "counts": list(rows.values())})
@@ -127,33 +130,3 @@ def _refresh_reference(conn: Connection) -> None:
              " role = EXCLUDED.role, district_code = EXCLUDED.district_code"),
         [{"id": p.partner_id, "name": p.name, "role": p.role, "district": p.district_code}
          for p in load_registry()])
-
-
-def day_summary(engine: Engine, day: date) -> dict[str, object]:
-    """Counts read back from staging and warehouse for the printed summary."""
-    with engine.connect() as conn:
-        staged: dict[str, int] = dict(conn.execute(text(
-            "SELECT family, count(*) FROM staging.events WHERE append_day = :day GROUP BY 1"
-            " ORDER BY 1"), {"day": day}).all())
-        rejected: dict[str, int] = dict(conn.execute(text(
-            "SELECT reason_code, count(*) FROM staging.rejected WHERE append_day = :day "
-            "GROUP BY 1 ORDER BY 1"), {"day": day}).all())
-        by_partner: dict[str, int] = dict(conn.execute(text(
-            "SELECT partner_id, count(*) FROM warehouse.fact_enrollment WHERE business_day = :day"
-            " GROUP BY 1 ORDER BY 1"), {"day": day}).all())
-        discrepancies = {f"{k}/{s}": n for k, s, n in conn.execute(text(
-            "SELECT kind, severity, count(*) FROM warehouse.discrepancy"
-            " WHERE business_day BETWEEN :first AND :day GROUP BY 1, 2 ORDER BY 1, 2"),
-            {"day": day, "first": day - timedelta(days=7)}).all()}
-        eligible = conn.execute(text(
-            "SELECT count(*), coalesce(sum(amount_yuan), 0) FROM warehouse.subsidy_list"
-            " WHERE business_day = :day"), {"day": day}).one()
-    return {
-        "business_day": day.isoformat(),
-        "staged_by_family": staged,
-        "rejected_by_reason": rejected,
-        "enrollments_by_partner": by_partner,
-        "enrollments_total": sum(by_partner.values()),
-        "discrepancies_last_7_days": discrepancies,
-        "subsidy_eligible": {"certificates": eligible[0], "amount_yuan": int(eligible[1])},
-    }

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
-from warehouse.days import SHANGHAI, day_window, parse_day
-from warehouse.db import libpq_url, scoped_engine
+from adapters.database import scoped_engine
+from adapters.settings import Settings
+from schemas.days import SHANGHAI, day_window, parse_day
+from schemas.errors import ConfigurationError
+from warehouse.figures import day_figures
 from warehouse.freshness import IngestProgress, ingest_progress
-from warehouse.load import LoadResult, ReconcileRules, day_summary, load_day
-from warehouse.settings import NightlySettings
-
-if TYPE_CHECKING:
-    from quality.validate import DayValidation
+from warehouse.load import LoadResult, ReconcileRules, load_day
 
 
 def resolve_day(requested: str | None, logical_date: datetime | None) -> date:
@@ -24,45 +22,32 @@ def resolve_day(requested: str | None, logical_date: datetime | None) -> date:
     if requested:
         return parse_day(requested)
     if logical_date is None:
-        raise ValueError("a run needs a business_day param or a logical date")
+        raise ConfigurationError("a run needs a business_day param or a logical date")
     return logical_date.astimezone(SHANGHAI).date() - timedelta(days=1)
 
 
-def check_ingest(day: date, settings: NightlySettings | None = None) -> IngestProgress:
-    s = settings or NightlySettings()
-    return ingest_progress(
-        bootstrap_servers=s.kafka_bootstrap_servers,
-        database_url=libpq_url(s.database_url.get_secret_value()),
-        group_id=s.consumer_group, topic_pattern=s.topic_pattern, cutoff=day_window(day)[1],
-        security=s)
+def check_ingest(day: date, settings: Settings | None = None) -> IngestProgress:
+    """Whether ingestion landed everything the broker appended before the day's cutoff."""
+    return ingest_progress(settings or Settings.load(), day_window(day)[1])
 
 
-def validate(day: date, run_id: str, settings: NightlySettings | None = None) -> DayValidation:
-    """Run the suite in PostgreSQL, keep results and quarantine, and judge the day.
-
-    Raises BlockingExpectationFailed, naming each failed expectation and its counts.
-    """
-    from quality.validate import BlockingExpectationFailed, record_validation, validate_day
-
-    s = settings or NightlySettings()
-    with scoped_engine(s.database_url.get_secret_value()) as engine:
-        url = engine.url.render_as_string(hide_password=False)
-        result = validate_day(url, day, gx_root=s.gx_dir, severities=s.expectation_severity)
-        record_validation(engine, result, run_id)
-    if not result.passed:
-        raise BlockingExpectationFailed(f"{day}: {result.failure_message()}")
-    return result
+def rules_of(settings: Settings) -> ReconcileRules:
+    nightly = settings.nightly
+    return ReconcileRules(lookback_days=nightly.lookback_days,
+                          duplicate_window_days=nightly.duplicate_window_days)
 
 
-def load(day: date, run_id: str, settings: NightlySettings | None = None) -> LoadResult:
-    s = settings or NightlySettings()
-    rules = ReconcileRules(lookback_days=s.lookback_days,
-                           duplicate_window_days=s.duplicate_window_days)
-    with scoped_engine(s.database_url.get_secret_value()) as engine:
-        return load_day(engine, day, run_id, rules)
+def load(day: date, run_id: str, settings: Settings | None = None) -> LoadResult:
+    s = settings or Settings.load()
+    with scoped_engine(s.database.sqlalchemy) as engine:
+        return load_day(engine, day, run_id, rules_of(s))
 
 
-def summarise(day: date, settings: NightlySettings | None = None) -> dict[str, object]:
-    s = settings or NightlySettings()
-    with scoped_engine(s.database_url.get_secret_value()) as engine:
-        return day_summary(engine, day)
+def summarise(day: date, settings: Settings | None = None) -> dict[str, object]:
+    """The day's headline figures and each partner's accounting identity, as the report has
+    them (one reader of a day's figures)."""
+    s = settings or Settings.load()
+    with scoped_engine(s.database.sqlalchemy) as engine:
+        figures = day_figures(engine, day, trend_days=1)
+    return {"business_day": figures["business_day"], "loaded": figures["loaded"],
+            "headline": figures["headline"], "accounting": figures["accounting"]}

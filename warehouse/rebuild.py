@@ -8,15 +8,15 @@ from datetime import date
 
 from sqlalchemy import Engine, text
 
-from warehouse.db import scoped_engine
+from adapters.database import scoped_engine
+from adapters.settings import Settings
 from warehouse.load import LoadResult, ReconcileRules, load_day
-from warehouse.settings import NightlySettings
 
 
 def loaded_days(engine: Engine) -> list[date]:
     with engine.connect() as conn:
         return list(conn.execute(text(
-            "SELECT DISTINCT business_day FROM warehouse.load_runs ORDER BY 1")).scalars())
+            "SELECT DISTINCT business_day FROM ops.load_runs ORDER BY 1")).scalars())
 
 
 def rebuild(engine: Engine, run_id: str, rules: ReconcileRules,
@@ -33,9 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(after a migration that changes what the night computes).")
     parser.add_argument("--run-id", default="rebuild")
     args = parser.parse_args(argv)
-    settings = NightlySettings()
-    rules = ReconcileRules(settings.lookback_days, settings.duplicate_window_days)
-    with scoped_engine(settings.database_url.get_secret_value()) as engine:
+    settings = Settings.load()
+    rules = ReconcileRules(settings.nightly.lookback_days,
+                           settings.nightly.duplicate_window_days)
+    with scoped_engine(settings.database.sqlalchemy) as engine:
         for result in rebuild(engine, args.run_id, rules):
             print(f"{result.business_day}: {result.restated_persons} people restated,"
                   f" {sum(result.rows.values())} rows")

@@ -25,8 +25,8 @@ from kafka.admin import (
 )
 from pydantic import SecretStr
 
+from adapters.kafka import connect_admin
 from infra.kafka.tls import Authority, write_private
-from infra.kafka.topics import connect_admin
 from infra.local import LocalServices
 from infra.process import ServiceError
 from schemas.partners import PartnerRegistry
@@ -336,20 +336,14 @@ def _write_passwords(files: SecretFiles, passwords: dict[str, SecretStr]) -> Non
 
 
 def _write_pipeline_env(cfg: LocalServices, files: SecretFiles, password: SecretStr) -> None:
-    """Consumer settings for the pipeline principal: `SKILLSYNC_CONSUMER_ENV_FILE=<this file>`."""
+    """Consumer settings for the pipeline principal: `SKILLSYNC_ENV_FILE=<this file>`."""
     lines = [
         f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{cfg.kafka_tls_port}",
-        "SKILLSYNC_CONSUMER_SECURITY_PROTOCOL=SASL_SSL",
-        f"SKILLSYNC_CONSUMER_SASL_MECHANISM={SCRAM_MECHANISM}",
-        f"SKILLSYNC_CONSUMER_SASL_USERNAME={PIPELINE_PRINCIPAL}",
-        f"SKILLSYNC_CONSUMER_SASL_PASSWORD={password.get_secret_value()}",
-        f"SKILLSYNC_CONSUMER_SSL_CAFILE={files.ca_certificate}",
+        "SKILLSYNC_KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+        f"SKILLSYNC_KAFKA_SASL_MECHANISM={SCRAM_MECHANISM}",
+        f"SKILLSYNC_KAFKA_SASL_USERNAME={PIPELINE_PRINCIPAL}",
+        f"SKILLSYNC_KAFKA_SASL_PASSWORD={password.get_secret_value()}",
+        f"SKILLSYNC_KAFKA_SSL_CAFILE={files.ca_certificate}",
         f"SKILLSYNC_CONSUMER_GROUP={PIPELINE_GROUP_PREFIX}",
-        # The relay publishes the sync feeds as the pipeline too.
-        "SKILLSYNC_RELAY_SECURITY_PROTOCOL=SASL_SSL",
-        f"SKILLSYNC_RELAY_SASL_MECHANISM={SCRAM_MECHANISM}",
-        f"SKILLSYNC_RELAY_SASL_USERNAME={PIPELINE_PRINCIPAL}",
-        f"SKILLSYNC_RELAY_SASL_PASSWORD={password.get_secret_value()}",
-        f"SKILLSYNC_RELAY_SSL_CAFILE={files.ca_certificate}",
     ]
     write_private(files.pipeline_env, ("\n".join(lines) + "\n").encode())

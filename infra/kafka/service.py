@@ -11,8 +11,8 @@ from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from pathlib import Path
 
+from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES
 from infra.kafka import security
-from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
 from infra.local import LocalServices
 from infra.process import ServiceError, port_open, read_pid, spawn, terminate, wait_until
 
@@ -84,7 +84,7 @@ COMMON_PROPERTIES = (
 )
 
 
-def _server_properties(cfg: LocalServices) -> str:
+def server_properties(cfg: LocalServices) -> str:
     data = cfg.kafka_dir / "data"
     listeners = (security.listener_properties(cfg) if cfg.kafka_security
                  else _plaintext_listeners(cfg))
@@ -172,7 +172,7 @@ def start(cfg: LocalServices) -> None:
     if cfg.kafka_security:
         security.ensure_certificates(cfg)
     props = cfg.kafka_dir / "server.properties"
-    props.write_text(_server_properties(cfg))
+    props.write_text(server_properties(cfg))
     (cfg.kafka_dir / "log4j2.properties").write_text(LOG4J2_CONFIG)
     _format_storage(cfg, jars, props)
     log = cfg.kafka_dir / "kafka.log"

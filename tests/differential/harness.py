@@ -92,7 +92,7 @@ def staging_of(database_url: str) -> model.Staging:
         redelivered = [(p, d) for p, d in conn.execute(
             "SELECT partner_id, append_day FROM staging.redeliveries")]
         quarantined = {(p, e) for p, e in conn.execute(
-            "SELECT partner_id, event_id FROM warehouse.quarantine")}
+            "SELECT partner_id, event_id FROM ops.quarantine")}
     return model.Staging(events, refused, redelivered, quarantined)
 
 

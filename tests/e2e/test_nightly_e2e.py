@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from schemas.topics import events_topic, sync_topic
+from tests.support.consumers import consumer_settings
 from tests.support.events import encode, enrollment, registry_with
 from tests.support.feed import (
     drop_topics,
@@ -21,7 +21,7 @@ from tests.support.feed import (
     write_registry,
 )
 from tests.support.kafka import publish
-from tests.support.nightly import SENDER_CLOCK, at_noon_ms
+from tests.support.nightly import SENDER_CLOCK, at_noon_ms, run_moment
 from warehouse.relay import Relay
 
 pytestmark = pytest.mark.e2e
@@ -56,8 +56,8 @@ def test_published_events_reach_the_warehouse_and_the_feeds_once_and_a_rerun_cha
                              timestamp_ms=at_noon_ms(today))
     pattern = "^skills\\.events\\.(" + "|".join(partners.values()) + ")$"
     group = f"e2e-{partners['training_platform']}"
-    settings = ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                                group_id=group, topic_pattern=pattern, linger_ms=50)
+    settings = consumer_settings(kafka_bootstrap, database_url, group_id=group,
+                                 topic_pattern=pattern, linger_ms=50)
     registry = registry_with({pid: role for role, pid in partners.items()})
     IngestService(settings, registry=registry, pseudonymiser=pseudonymiser).run(
         until_caught_up=True)
@@ -75,9 +75,10 @@ def test_published_events_reach_the_warehouse_and_the_feeds_once_and_a_rerun_cha
                                           stop).run, daemon=True)
     relay.start()
     try:
-        first = dag.test(logical_date=None, run_conf={"business_day": today.isoformat()})
+        first = dag.test(logical_date=run_moment(seeded.rng),
+                         run_conf={"business_day": today.isoformat()})
         after_first = _warehouse_rows(database_url)
-        second = dag.test(logical_date=None,
+        second = dag.test(logical_date=run_moment(seeded.rng),
                           run_conf={"business_day": today.isoformat()})
     finally:
         stop.set()
@@ -100,8 +101,8 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
             timestamp_ms=at_noon_ms(today))
     group = f"e2e-{pid}"
     pattern = f"^skills\\.events\\.{pid}$"
-    IngestService(ConsumerSettings(bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                                   group_id=group, topic_pattern=pattern, linger_ms=50),
+    IngestService(consumer_settings(kafka_bootstrap, database_url, group_id=group,
+                                    topic_pattern=pattern, linger_ms=50),
                   registry=registry_with({pid: "training_platform"}),
                   pseudonymiser=pseudonymiser).run(until_caught_up=True)
     with psycopg.connect(database_url) as conn:
@@ -113,7 +114,7 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
                         "SKILLSYNC_TOPIC_PATTERN": pattern}.items():
         monkeypatch.setenv(name, value)
 
-    run = _load_dag().test(logical_date=None,
+    run = _load_dag().test(logical_date=run_moment(seeded.rng),
                            run_conf={"business_day": today.isoformat()})
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
@@ -121,5 +122,5 @@ def test_a_blocking_expectation_stops_the_run_before_the_load(
     assert states["validate"] == "failed" and states["load"] == "upstream_failed"
     assert _warehouse_rows(database_url) == []
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT check_name FROM warehouse.quarantine").fetchall() == [
+        assert conn.execute("SELECT check_name FROM ops.quarantine").fetchall() == [
             ("learner_pseudonymised",)]

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from adapters.kafka import ensure_topics
 from infra.kafka import service as local_kafka
-from infra.kafka.cluster import LocalCluster
-from infra.kafka.topics import ensure_topics
 from infra.local import REPO_ROOT, LocalServices
 from infra.process import read_pid
 from schemas.topics import events_topic, rejects_topic
 from tests.fault.harness import SHORT, Traffic, finish_publishing, kill_hard
+from tests.support.cluster import LocalCluster
 from tests.support.consumers import free_port, own_postgres, process_env, running
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import uuid
 import psycopg
 import pytest
 
+from adapters.kafka import ensure_topics
 from infra.kafka import service as local_kafka
-from infra.kafka.topics import ensure_topics
 from schemas.topics import events_topic, rejects_topic
 from tests.support.consumers import (
     landed,

@@ -124,7 +124,7 @@ def test_one_day_loaded_twice_at_once_equals_loading_it_once(
     assert codes == [0, 0]
     assert table_checksums(database_url) == once
     with psycopg.connect(database_url) as conn:
-        runs = conn.execute("SELECT count(DISTINCT run_id) FROM warehouse.load_runs "
+        runs = conn.execute("SELECT count(DISTINCT run_id) FROM ops.load_runs "
                             "WHERE business_day = %s", (days[-1],)).fetchone()
     assert runs == (3,)
     landed_traffic.verify(database_url, tmp_path, scenario="same day loaded twice concurrently",

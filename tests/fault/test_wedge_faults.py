@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.ingest_lag import partition_lag
+from adapters.kafka import ensure_topics
+from adapters.settings import KafkaSettings
 from consumers.__main__ import WEDGED_EXIT
-from consumers.status import partition_lag
-from infra.kafka.client_security import KafkaClientSecurity
-from infra.kafka.topics import ensure_topics
 from schemas.topics import events_topic, rejects_topic
 from tests.fault.harness import Traffic, hooked_consumer
 from tests.support.consumers import (
@@ -115,7 +115,7 @@ def test_transactional_partners_leave_no_lag_behind_their_commit_markers(
 
         def status_lag() -> int:
             return sum(partition_lag(
-                bootstrap_servers=kafka_bootstrap, security=KafkaClientSecurity(),
+                KafkaSettings(bootstrap_servers=kafka_bootstrap),
                 topic_pattern=topic_pattern(traffic.partners), database_url=database_url,
                 group_id=env["SKILLSYNC_CONSUMER_GROUP"]).values())
 

@@ -21,8 +21,9 @@ from typing import Any
 import psycopg
 from pydantic import SecretStr
 
+from adapters.kafka import KafkaClientSecurity
+from adapters.settings import DatabaseSettings, IngestSettings, KafkaSettings, Settings
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from infra import postgres as local_postgres
 from infra.local import REPO_ROOT, LocalServices
 from schemas.partners import REGISTRY_PATH, PartnerRegistry
@@ -35,12 +36,21 @@ def topic_pattern(partners: Mapping[str, str]) -> str:
     return "^skills\\.events\\.(" + "|".join(sorted(partners.values())) + ")$"
 
 
+def consumer_settings(kafka_bootstrap: str, database_url: str,
+                      kafka: KafkaClientSecurity | None = None, **ingest: Any) -> Settings:
+    """A consumer's settings for a test: these services, these ingest settings."""
+    return Settings(kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap,
+                                        **(kafka.model_dump() if kafka else {})),
+                    database=DatabaseSettings(url=SecretStr(database_url)),
+                    ingest=IngestSettings(**ingest))
+
+
 def service(kafka_bootstrap: str, database_url: str, partners: Mapping[str, str],
             pseudonymiser: Pseudonymiser, *, registry: PartnerRegistry | None = None,
             **overrides: Any) -> IngestService:
     """An in-process service reading only these partners' topics, tuned for quick tests."""
-    settings = ConsumerSettings(
-        bootstrap_servers=kafka_bootstrap, database_url=SecretStr(database_url),
+    settings = consumer_settings(
+        kafka_bootstrap, database_url,
         group_id=overrides.pop("group_id", f"g-{'-'.join(sorted(partners.values()))}"),
         topic_pattern=topic_pattern(partners), batch_size=overrides.pop("batch_size", 500),
         linger_ms=50, metadata_max_age_ms=1000, backoff_initial_s=0.2, backoff_max_s=1.0,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from infra.kafka.topics import connect_admin, ensure_topics
+from adapters.kafka import connect_admin, ensure_topics
 
 
 def publish(bootstrap: str, topic: str, values: Iterable[bytes], *,

@@ -8,12 +8,12 @@ from hashlib import sha256
 
 from consumers.landing import Batch, Lander, Position, RejectRow, event_row
 from partners.simulate import OutgoingMessage
+from schemas.days import business_day_of
 from schemas.errors import Rejection
 from schemas.partners import PartnerRegistry
 from schemas.pipeline import check_event, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import partner_of_topic
-from warehouse.days import business_day_of
 
 
 def land_directly(messages: Iterable[OutgoingMessage], database_url: str,

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import psycopg
 from kafka import KafkaProducer
-from pydantic import SecretStr
 
+from adapters.database import scoped_engine
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
+from partners.samples import registry_with
 from partners.simulate import OutgoingMessage, Simulation
-from schemas.partners import Partner, PartnerRegistry, load_registry
+from schemas.days import SHANGHAI
+from schemas.partners import PartnerRegistry
 from schemas.pseudonym import Pseudonymiser
-from warehouse.days import SHANGHAI
-from warehouse.db import scoped_engine
+from tests.support.consumers import consumer_settings
 from warehouse.load import ReconcileRules, load_day
 
 # Tables whose rows a night decides; run bookkeeping (load_runs, validation_results, and
@@ -31,11 +32,7 @@ NIGHT_TABLES = (
 
 def registry_of(partners: Mapping[str, str]) -> PartnerRegistry:
     """Only the given {partner_id: role}, each allowed what its role is in the shipped registry."""
-    allowed_by_role = {p.role: p.allowed_types for p in load_registry()}
-    return PartnerRegistry({
-        pid: Partner(partner_id=pid, name=f"test partner {pid}", role=role,
-                     district_code="330106", allowed_types=allowed_by_role[role])
-        for pid, role in partners.items()})
+    return registry_with(partners, shipped=False)
 
 
 # Test topics replaying past days keep the producer's timestamps: production topics are stamped
@@ -44,6 +41,17 @@ def registry_of(partners: Mapping[str, str]) -> PartnerRegistry:
 # retention would otherwise delete at once. Set at creation: a topic altered afterwards stamps
 # its first messages with the broker's clock until the change reaches its log.
 SENDER_CLOCK = {"message.timestamp.type": "CreateTime", "retention.ms": "-1"}
+
+
+# A DAG run needs a logical date on or after its DAG's start date (2026-11-01) and not ahead of
+# the scheduler's clock; which one does not matter to what the run does (its business day is
+# a parameter), so each test draws one from its seed within November 2026.
+FIRST_RUN = datetime(2026, 11, 2, 2, 0, tzinfo=SHANGHAI)
+
+
+def run_moment(rng: random.Random) -> datetime:
+    """A logical date for a test's DAG run, drawn from the test's seed."""
+    return FIRST_RUN + timedelta(minutes=rng.randrange(28 * 24 * 60))
 
 
 def at_noon_ms(day: date) -> int:
@@ -70,8 +78,8 @@ def ingest(bootstrap: str, database_url: str, partner_ids: Iterable[str],
            registry: PartnerRegistry, pseudonymiser: Pseudonymiser, group: str) -> None:
     """Run the real consumer over the partners' topics until it has landed everything."""
     pattern = "^skills\\.events\\.(" + "|".join(sorted(partner_ids)) + ")$"
-    settings = ConsumerSettings(bootstrap_servers=bootstrap, database_url=SecretStr(database_url),
-                                group_id=group, topic_pattern=pattern, linger_ms=20)
+    settings = consumer_settings(bootstrap, database_url, group_id=group, topic_pattern=pattern,
+                                 linger_ms=20)
     IngestService(settings, registry=registry, pseudonymiser=pseudonymiser).run(
         until_caught_up=True)
 

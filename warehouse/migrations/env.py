@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from warehouse.db import make_engine
+from adapters.database import make_engine
 
 config = context.config
 

@@ -109,7 +109,7 @@ def test_a_partner_topic_created_while_running_is_consumed(
         publish(kafka_bootstrap, events_topic(first["training_platform"]),
                 [encode(enrollment(first["training_platform"], 0))])
         time.sleep(2)
-        from infra.kafka.topics import ensure_topics
+        from adapters.kafka import ensure_topics
 
         ensure_topics(kafka_bootstrap, [events_topic(later_id)])
         publish(kafka_bootstrap, events_topic(later_id),

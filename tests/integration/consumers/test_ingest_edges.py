@@ -16,12 +16,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from consumers.status import partition_lag
-from infra.kafka.client_security import KafkaClientSecurity
-from infra.kafka.topics import ensure_topics
+from adapters.ingest_lag import partition_lag
+from adapters.kafka import ensure_topics
+from adapters.settings import KafkaSettings
 from infra.local import REPO_ROOT
 from schemas.topics import events_topic, rejects_topic
 from tests.support.consumers import (
+    consumer_settings,
     free_port,
     landed_count,
     process_env,
@@ -95,9 +96,9 @@ def test_a_commit_marker_as_the_last_write_leaves_no_lag_anywhere(
     # The landed positions are the reader's: past each partition's marker, at its end.
     assert _landed_positions(database_url, topic) == _end_offsets(kafka_bootstrap, topic)
     assert _status_lag(env, pid) == 0
-    progress = ingest_progress(bootstrap_servers=kafka_bootstrap, database_url=database_url,
-                               group_id=env["SKILLSYNC_CONSUMER_GROUP"],
-                               topic_pattern=topic_pattern(partners), cutoff=EVERYTHING)
+    progress = ingest_progress(
+        consumer_settings(kafka_bootstrap, database_url, group_id=env["SKILLSYNC_CONSUMER_GROUP"],
+                          topic_pattern=topic_pattern(partners)), EVERYTHING)
     assert progress.caught_up, progress.describe()
 
 
@@ -408,7 +409,7 @@ def test_lag_is_measured_from_positions_for_the_sensor_too(
     service(kafka_bootstrap, database_url, partners, pseudonymiser).run(until_caught_up=True)
 
     assert landed_count(database_url) == 10
-    lag = partition_lag(bootstrap_servers=kafka_bootstrap, security=KafkaClientSecurity(),
+    lag = partition_lag(KafkaSettings(bootstrap_servers=kafka_bootstrap),
                         topic_pattern=topic_pattern(partners), database_url=database_url,
                         group_id=f"g-{pid}")
     assert lag == {(events_topic(pid), p): 0 for p in range(3)}

@@ -11,8 +11,8 @@ import pytest
 from kafka import KafkaProducer
 from kafka.serializer import Serializer
 
-from consumers.service import SERVICE_VERSION
-from infra.kafka.topics import EVENTS_MAX_MESSAGE_BYTES
+from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES
+from consumers.rejects import SERVICE_VERSION
 from schemas.errors import stage_of
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic, rejects_topic

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from adapters.database import make_engine
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic
 from tests.support.consumers import landed_count, service
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
 from tests.support.nightly import appended_days, load_days
-from warehouse.db import make_engine
 from warehouse.erasure import ErasureRequestError, ErasureResult, erase_person, pseudonyms_of
 
 pytestmark = pytest.mark.integration

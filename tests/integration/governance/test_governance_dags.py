@@ -17,6 +17,7 @@ from schemas.topics import events_topic
 from tests.support.consumers import landed, process_env, service
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
+from tests.support.nightly import run_moment
 from warehouse.erasure import main as erasure_main
 
 pytestmark = pytest.mark.e2e
@@ -50,11 +51,11 @@ def configured(tmp_path, kafka_bootstrap, database_url, new_partners, monkeypatc
 
 
 def test_replay_rejects_lands_what_the_fixed_registry_allows(configured, database_url,
-                                                              airflow_db):
+                                                              airflow_db, seeded):
     pid, events = configured
 
     run = _load_dag("replay_rejects").test(
-        logical_date=None, run_conf={"partner": pid, "dry_run": False})
+        logical_date=run_moment(seeded.rng), run_conf={"partner": pid, "dry_run": False})
 
     assert str(run.state) == "success"
     assert sorted(landed(database_url)) == sorted((pid, e["id"]) for e in events)
@@ -77,10 +78,10 @@ def _airflow_runs(conf_text: str) -> list[tuple[str, str]]:
 
 
 def test_erase_person_removes_the_person_named_by_pseudonyms_only(
-        configured, database_url, airflow_db, monkeypatch, capsys):
+        configured, database_url, airflow_db, monkeypatch, capsys, seeded):
     pid, events = configured
     _load_dag("replay_rejects").test(
-        logical_date=None, run_conf={"partner": pid, "dry_run": False})
+        logical_date=run_moment(seeded.rng), run_conf={"partner": pid, "dry_run": False})
     id_number = events[0]["data"]["learner"]["id_number"]
     code, printed = _request(id_number, "--print", monkeypatch=monkeypatch, capsys=capsys)
     conf = json.loads(printed)
@@ -90,7 +91,7 @@ def test_erase_person_removes_the_person_named_by_pseudonyms_only(
                                                                             id_number)}
                                   for k in keys.key_ids]
 
-    run = _load_dag("erase_person").test(logical_date=None, run_conf=conf)
+    run = _load_dag("erase_person").test(logical_date=run_moment(seeded.rng), run_conf=conf)
 
     assert str(run.state) == "success"
     assert sorted(landed(database_url)) == sorted((pid, e["id"]) for e in events[1:])
@@ -104,11 +105,11 @@ def test_erase_person_removes_the_person_named_by_pseudonyms_only(
 
 
 def test_an_erasure_request_triggers_the_dag_with_pseudonyms_only(
-        configured, airflow_db, monkeypatch, capsys):
+        configured, airflow_db, monkeypatch, capsys, seeded):
     _, events = configured
     id_number = events[1]["data"]["learner"]["id_number"]
     # Run once so that Airflow's database knows the DAG; the trigger needs it.
-    _load_dag("erase_person").test(logical_date=None, run_conf={
+    _load_dag("erase_person").test(logical_date=run_moment(seeded.rng), run_conf={
         "pseudonyms": [{"key_id": "none", "person": "0" * 64}], "requested_by": "dpo@city",
         "reason": "registering the DAG"})
     person = load_key_file(os.environ["SKILLSYNC_PSEUDONYM_KEY_FILE"]).person(

@@ -8,13 +8,13 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from consumers.replay import ReplayRequest, replay_rejects
 from schemas.partners import load_registry
 from schemas.topics import events_topic
 from tests.support.consumers import landed, service
 from tests.support.events import encode, enrollment, poison, registry_with
 from tests.support.kafka import publish
 from tests.support.nightly import appended_days, load_days
-from warehouse.replay import ReplayRequest, replay_rejects
 
 pytestmark = pytest.mark.integration
 

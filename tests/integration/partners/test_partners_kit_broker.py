@@ -9,10 +9,10 @@ import pytest
 from kafka import KafkaConsumer
 
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from partners.kit import Publisher, read_rejects
 from schemas.errors import Rejection
 from schemas.topics import events_topic
+from tests.support.consumers import consumer_settings
 from tests.support.events import encode, enrollment, poison, registry_with
 
 pytestmark = pytest.mark.integration
@@ -72,8 +72,8 @@ def test_rejects_show_the_reason_the_kit_predicted(
             publisher.send(b"poison", raw)
         publisher.flush()
 
-    settings = ConsumerSettings(
-        bootstrap_servers=kafka_bootstrap, database_url=database_url, group_id=f"g-{pid}",
+    settings = consumer_settings(
+        kafka_bootstrap, database_url, group_id=f"g-{pid}",
         topic_pattern=f"^skills\\.events\\.{pid}$", batch_size=100, linger_ms=50,
         metadata_max_age_ms=1000, backoff_initial_s=0.2, backoff_max_s=1.0,
     )  # fmt: skip

@@ -6,16 +6,22 @@ from datetime import date
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
+from adapters.database import make_engine
+from adapters.settings import DatabaseSettings, Settings
 from consumers.landing import EVENT_COLUMNS
-from quality.validate import BlockingExpectationFailed, record_validation, validate_day
+from quality.validate import (
+    BlockingExpectationFailed,
+    record_validation,
+    validate_and_record,
+    validate_day,
+)
 from schemas.topics import events_topic
 from tests.support.events import encode, enrollment, registry_with
 from tests.support.kafka import publish
 from tests.support.nightly import ingest
 from warehouse import nightly
-from warehouse.db import make_engine
-from warehouse.settings import NightlySettings
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +43,8 @@ def landed_day(kafka_bootstrap, database_url, new_partners, pseudonymiser) -> da
     return row[0]
 
 
-def _settings(database_url: str) -> NightlySettings:
-    return NightlySettings(SKILLSYNC_DATABASE_URL=database_url)
+def _settings(database_url: str) -> Settings:
+    return Settings(database=DatabaseSettings(url=SecretStr(database_url)))
 
 
 def _rows(database_url: str, sql: str) -> list[tuple]:
@@ -49,14 +55,14 @@ def _rows(database_url: str, sql: str) -> list[tuple]:
 def test_a_blocking_failure_names_the_expectation_and_keeps_results_and_quarantine(
         landed_day, database_url, tmp_path):
     with pytest.raises(BlockingExpectationFailed) as failure:
-        nightly.validate(landed_day, "run-1", _settings(database_url))
+        validate_and_record(landed_day, "run-1", _settings(database_url))
 
     assert "level_in_range" in str(failure.value)
     assert "1 of 40 rows unexpected" in str(failure.value)
     results = dict(_rows(database_url, "SELECT check_name, success FROM"
-                         " warehouse.validation_results WHERE run_id = 'run-1'"))
+                         " ops.validation_results WHERE run_id = 'run-1'"))
     assert results["level_in_range"] is False and results["event_unique"] is True
-    assert _rows(database_url, "SELECT event_id, check_name, severity FROM warehouse.quarantine"
+    assert _rows(database_url, "SELECT event_id, check_name, severity FROM ops.quarantine"
                  ) == [(_rows(database_url, "SELECT event_id FROM staging.events WHERE"
                               " data->'course'->>'level' = '9'")[0][0],
                         "level_in_range", "blocking")]
@@ -67,14 +73,14 @@ def test_a_warning_override_lets_the_day_load_without_its_quarantined_row(
     monkeypatch.setenv("SKILLSYNC_EXPECTATION_SEVERITY", '{"level_in_range": "warning"}')
     settings = _settings(database_url)
 
-    validation = nightly.validate(landed_day, "run-2", settings)
+    validation = validate_and_record(landed_day, "run-2", settings)
     nightly.load(landed_day, "run-2", settings)
 
     assert validation.passed and not validation.blocking_failures
     assert validation.docs_index and validation.docs_index.endswith("index.html")
     assert _rows(database_url, "SELECT count(*) FROM warehouse.fact_enrollment") == [(39,)]
     assert _rows(database_url, "SELECT count(*) FROM warehouse.fact_enrollment f JOIN"
-                 " warehouse.quarantine q USING (partner_id, event_id)") == [(0,)]
+                 " ops.quarantine q USING (partner_id, event_id)") == [(0,)]
 
 
 def test_an_unknown_expectation_in_the_severity_setting_stops_with_its_name(
@@ -83,7 +89,7 @@ def test_an_unknown_expectation_in_the_severity_setting_stops_with_its_name(
     settings = _settings(database_url)
 
     with pytest.raises(ValueError, match=r"SKILLSYNC_EXPECTATION_SEVERITY.*'levels'"):
-        nightly.validate(date(2026, 1, 1), "run-3", settings)
+        validate_and_record(date(2026, 1, 1), "run-3", settings)
 
 
 def test_each_failed_check_counts_and_quarantines_the_rows_that_break_it(
@@ -116,9 +122,9 @@ def test_each_failed_check_counts_and_quarantines_the_rows_that_break_it(
     # Quarantine holds event keys: the two copies of one event are one entry.
     per_key = expected | {"event_unique": 1}
     assert quarantined == sum(per_key.values())
-    assert dict(_rows(database_url, "SELECT check_name, count(*) FROM warehouse.quarantine"
+    assert dict(_rows(database_url, "SELECT check_name, count(*) FROM ops.quarantine"
                       " GROUP BY check_name")) == per_key
-    assert dict(_rows(database_url, "SELECT check_name, min(severity) FROM warehouse.quarantine"
+    assert dict(_rows(database_url, "SELECT check_name, min(severity) FROM ops.quarantine"
                       " GROUP BY check_name")) == {
         name: "warning" if name == "occurred_before_appended" else "blocking" for name in expected}
     engine.dispose()

@@ -11,9 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from adapters.database import make_engine
 from tests.integration.report.conftest import LoadedWeek, RenderedReport, run_chromium
-from warehouse.db import make_engine
-from warehouse.report import ReportFiles, day_figures, write_report
+from warehouse.figures import day_figures
+from warehouse.report import ReportFiles, write_report
 
 pytestmark = pytest.mark.integration
 TREND_DAYS = 14
@@ -148,3 +149,19 @@ def test_reporting_a_day_again_rewrites_the_same_files(loaded_week, tmp_path):
 
     assert first.html.read_bytes() == again.html.read_bytes()
     assert first.json.read_bytes() == again.json.read_bytes()
+
+
+def test_the_report_reads_in_chinese_first_and_in_english_beside_it(loaded_week, tmp_path):
+    day = _busiest_day(loaded_week)
+    files = _report(loaded_week, day, tmp_path)
+    chinese = files.html.read_text(encoding="utf-8")
+    english = files.pages["en"].read_text(encoding="utf-8")
+
+    assert files.pages["zh_CN"] == files.html and files.html.name == "index.html"
+    assert '<html lang="zh-CN">' in chinese and "夜间对账报告" in chinese
+    assert "合作方评分卡" in chinese and 'href="index.en.html"' in chinese
+    assert '<html lang="en">' in english and "Nightly reconciliation report" in english
+    assert "夜间对账报告" not in english and 'href="index.html"' in english
+    # The figures are the same in both: only the words change.
+    figures = [re.findall(r'data-figure="(\w+)">([\d,]+)<', page) for page in (chinese, english)]
+    assert figures[0] == figures[1] and figures[0]

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from adapters.kafka import ensure_topics
 from infra.kafka import security
 from infra.kafka import service as kafka_service
-from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
 from schemas.partners import PartnerRegistry
 from schemas.topics import events_topic, rejects_topic

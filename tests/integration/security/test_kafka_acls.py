@@ -23,11 +23,11 @@ from kafka.admin import (
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
+from adapters.kafka import ensure_topics
+from adapters.settings import DatabaseSettings, Settings
 from consumers.service import IngestService
-from consumers.settings import ConsumerSettings
 from infra.kafka import security
 from infra.kafka.tls import Authority, write_private
-from infra.kafka.topics import ensure_topics
 from schemas.pseudonym import Pseudonymiser
 from schemas.topics import events_topic, rejects_topic
 from tests.support.events import encode, enrollment
@@ -98,10 +98,11 @@ def test_a_partner_writes_its_own_topic_and_the_pipeline_reads_it_and_writes_rej
     # The pipeline connects with exactly what `up` handed it: the env file of consumer settings.
     for variable in ("KAFKA_BOOTSTRAP_SERVERS", "SKILLSYNC_CONSUMER_GROUP"):
         monkeypatch.delenv(variable, raising=False)
-    settings = ConsumerSettings.load(security.secret_files(secured_kafka.cfg).pipeline_env)
-    pipeline = {"bootstrap_servers": settings.bootstrap_servers, **settings.kafka_security()}
+    settings = Settings.load(security.secret_files(secured_kafka.cfg).pipeline_env)
+    pipeline = {"bootstrap_servers": settings.kafka.bootstrap_servers,
+                **settings.kafka.kafka_security()}
     consumer = KafkaConsumer(_topic(secured_kafka, "events", "a"),
-                             group_id=f"{settings.group_id}-{uuid.uuid4().hex[:6]}",
+                             group_id=f"{settings.ingest.group_id}-{uuid.uuid4().hex[:6]}",
                              enable_auto_commit=False, auto_offset_reset="earliest", **pipeline)
     try:
         seen: list[bytes] = []
@@ -128,11 +129,12 @@ def test_the_ingestion_service_lands_a_partners_events_as_the_pipeline_principal
     for variable in ("KAFKA_BOOTSTRAP_SERVERS", "SKILLSYNC_CONSUMER_GROUP",
                      "SKILLSYNC_DATABASE_URL", "SKILLSYNC_TOPIC_PATTERN"):
         monkeypatch.delenv(variable, raising=False)
-    settings = ConsumerSettings.load(security.secret_files(secured_kafka.cfg).pipeline_env)
-    settings = settings.model_copy(update={
-        "database_url": SecretStr(database_url), "linger_ms": 50,
-        "group_id": f"{settings.group_id}-{uuid.uuid4().hex[:6]}",
-        "topic_pattern": f"^skills\\.events\\.{pid}$"})
+    handed = Settings.load(security.secret_files(secured_kafka.cfg).pipeline_env)
+    settings = Settings(
+        kafka=handed.kafka, database=DatabaseSettings(url=SecretStr(database_url)),
+        ingest=handed.ingest.model_copy(update={
+            "linger_ms": 50, "group_id": f"{handed.ingest.group_id}-{uuid.uuid4().hex[:6]}",
+            "topic_pattern": f"^skills\\.events\\.{pid}$"}))
 
     stats = IngestService(settings, registry=secured_kafka.registry,
                           pseudonymiser=pseudonymiser).run(until_caught_up=True)

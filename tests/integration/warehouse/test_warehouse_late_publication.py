@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from adapters.settings import DatabaseSettings, Settings
 from partners.faults import Faults
 from partners.simulate import simulate
 from schemas.topics import events_topic
@@ -16,7 +17,6 @@ from tests.integration.warehouse.conftest import ROLES
 from tests.support.kafka import publish
 from tests.support.nightly import SENDER_CLOCK, at_noon_ms, ingest, registry_of
 from warehouse.nightly import load
-from warehouse.settings import NightlySettings
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,8 @@ def test_yesterdays_events_published_today_meet_their_control_totals(
     ingest(kafka_bootstrap, database_url, partners, registry_of(partners), pseudonymiser,
            group=f"late-{min(partners)}")
 
-    load(today, "late-publication", NightlySettings(database_url=SecretStr(database_url)))
+    load(today, "late-publication",
+         Settings(database=DatabaseSettings(url=SecretStr(database_url))))
 
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT DISTINCT append_day FROM staging.events").fetchall() == [

@@ -9,9 +9,9 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
+from adapters.database import scoped_engine
 from partners.faults import Faults
 from tests.support.nightly import load_days, table_checksums
-from warehouse.db import scoped_engine
 from warehouse.load import ReconcileRules
 from warehouse.rebuild import rebuild
 
@@ -146,7 +146,7 @@ def test_two_concurrent_loads_of_one_day_load_it_once(simulated_week):
 
     assert errors == []
     assert table_checksums(week.database_url) == alone
-    assert _rows(week.database_url, "SELECT count(DISTINCT run_id) FROM warehouse.load_runs"
+    assert _rows(week.database_url, "SELECT count(DISTINCT run_id) FROM ops.load_runs"
                  f" WHERE business_day = '{day}'")[0][0] == 3
 
 

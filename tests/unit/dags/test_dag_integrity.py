@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import socket
 import sys
 import time
@@ -73,3 +74,27 @@ def test_erase_person_takes_pseudonyms_and_no_identity_number(dagbag_of) -> None
                     [{"key_id": "k1", "person": "ab" * 32, "id_number": "330106198808081234"}]):
         with pytest.raises(ParamValidationError):
             pseudonyms.resolve(refused)
+
+
+# What DAG files may import: Airflow, the standard library, and the layers that do the work;
+# never the ingestion service (a separate deployable: the DAG runs its commands instead).
+DAG_IMPORTS = {"airflow", "pendulum", "adapters", "quality", "schemas", "warehouse",
+               "__future__", *sys.stdlib_module_names}
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_files_import_only_airflow_and_the_layers_below(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= DAG_IMPORTS, f"{path.name} imports {sorted(imported - DAG_IMPORTS)}"
+
+
+@pytest.mark.parametrize(("setting", "paused"), [("", True), ("false", True), ("true", False)])
+def test_nightly_sync_is_created_paused_unless_the_deployment_should_run_nights(
+        dagbag_of, monkeypatch, setting: str, paused: bool) -> None:
+    monkeypatch.setenv("SKILLSYNC_NIGHTLY_SYNC_ACTIVE", setting)
+    dag = dagbag_of(DAG_FOLDER / "nightly_sync.py").dags["nightly_sync"]
+    assert dag.is_paused_upon_creation is paused

@@ -27,3 +27,14 @@ def test_settings_the_operator_chose_are_kept(tmp_path: Path) -> None:
                       base={"AIRFLOW__CORE__LOAD_EXAMPLES": "True", "PATH": "/usr/bin"})
 
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True"
+
+
+def test_airflow_and_the_portal_read_the_intended_state_of_nightly_sync(tmp_path: Path) -> None:
+    off = environment(LocalServices(state_dir=tmp_path), base={"PATH": "/usr/bin"})
+    on = environment(LocalServices(state_dir=tmp_path, nightly_sync_active=True,
+                                   portal_port=18399), base={"PATH": "/usr/bin"})
+
+    assert (off["SKILLSYNC_NIGHTLY_SYNC_ACTIVE"], on["SKILLSYNC_NIGHTLY_SYNC_ACTIVE"]) == (
+        "false", "true")
+    # The Airflow UI's link to the portal follows the portal's port.
+    assert on["SKILLSYNC_PORTAL_PUBLIC_URL"] == "http://127.0.0.1:18399"

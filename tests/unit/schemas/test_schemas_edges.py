@@ -15,7 +15,7 @@ from schemas.errors import Rejection
 from schemas.examples import example_events
 from schemas.identity import IdentifierError, canonical_identity
 from schemas.partners import load_registry
-from schemas.pipeline import CheckedEvent, _check_thoroughly, check_event, claimed_event_id
+from schemas.pipeline import CheckedEvent, check_event, check_thoroughly, claimed_event_id
 from schemas.pseudonym import Pseudonymiser
 
 REGISTRY = load_registry()
@@ -54,7 +54,7 @@ def outcome(event: dict[str, Any]) -> Any:
     except Rejection as refused:
         quick = refused
     try:
-        thorough = _check_thoroughly(raw, partner, REGISTRY, PSEUDONYMISER,
+        thorough = check_thoroughly(raw, partner, REGISTRY, PSEUDONYMISER,
                                      NOW.replace(minute=10))
     except Rejection as refused:
         thorough = refused

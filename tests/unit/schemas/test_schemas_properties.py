@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from schemas.errors import REASON_CODES, Rejection
 from schemas.examples import example_events
 from schemas.partners import load_registry
-from schemas.pipeline import CheckedEvent, _check_thoroughly, check_event
+from schemas.pipeline import CheckedEvent, check_event, check_thoroughly
 from schemas.pseudonym import Pseudonymiser
 from schemas.schema_files import load_shipped
 
@@ -139,7 +139,7 @@ def test_corrupted_bytes_of_valid_events_only_raise_rejection(
 
 def thorough_outcome(raw: bytes, topic_partner: str) -> CheckedEvent | Rejection:
     try:
-        return _check_thoroughly(raw, topic_partner, REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)
+        return check_thoroughly(raw, topic_partner, REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)
     except Rejection as refused:
         return refused
 

@@ -14,7 +14,7 @@ from schemas.events import EVENT_TYPES, TYPE_PREFIX
 from schemas.examples import example_events
 from schemas.lenient import pattern_fields
 from schemas.partners import Partner, PartnerRegistry, load_registry
-from schemas.pipeline import CheckedEvent, _check_quickly, _check_thoroughly, check_event
+from schemas.pipeline import CheckedEvent, check_event, check_quickly, check_thoroughly
 from schemas.pseudonym import Pseudonymiser
 
 REGISTRY = load_registry()
@@ -44,13 +44,13 @@ def verdicts(event: dict[str, Any] | bytes, partner: str) -> tuple[Any, Any]:
                 raw, topic_partner=partner, registry=REGISTRY, pseudonymiser=PSEUDONYMISER, now=NOW
             )
         ),
-        settle(lambda: _check_thoroughly(raw, partner, REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)),
+        settle(lambda: check_thoroughly(raw, partner, REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)),
     )
 
 
 def quick(event: dict[str, Any]) -> CheckedEvent | None:
     raw = orjson.dumps(event)
-    return _check_quickly(raw, partner_of(event), REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)
+    return check_quickly(raw, partner_of(event), REGISTRY, PSEUDONYMISER, LATEST_ALLOWED)
 
 
 def at(event: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from kafka.admin import ACLOperation, ACLResourcePatternType, ResourceType
 
 from infra.kafka import security
-from infra.kafka.service import _server_properties
+from infra.kafka.service import server_properties
 from infra.local import LocalServices
 from schemas.partners import load_registry
 from schemas.topics import events_topic, rejects_topic, sync_topic
@@ -70,7 +70,7 @@ def test_no_partner_principal_can_be_named_like_the_pipeline() -> None:
 
 def _properties(**settings: object) -> dict[str, str]:
     cfg = LocalServices(state_dir=Path("/nonexistent/state"), **settings)  # type: ignore[arg-type]
-    lines = [line for line in _server_properties(cfg).splitlines() if "=" in line]
+    lines = [line for line in server_properties(cfg).splitlines() if "=" in line]
     return dict(line.split("=", 1) for line in lines)
 
 

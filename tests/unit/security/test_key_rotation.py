@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from infra.__main__ import ensure_pseudonym_key
 from infra.local import LocalServices
+from infra.stack import ensure_pseudonym_key
 from schemas.pseudonym import load_key_file
 
 ID_NUMBER = "11010519491231002X"

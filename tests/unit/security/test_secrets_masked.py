@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from consumers.logs import JsonFormatter
-from consumers.settings import ConfigurationError, ConsumerSettings
+from adapters.database import make_engine
+from adapters.logs import JsonFormatter
+from adapters.settings import DatabaseSettings, KafkaSettings, Settings
+from schemas.errors import ConfigurationError
 from schemas.pseudonym import Pseudonymiser, SecretBytes, load_key_file
-from warehouse.db import make_engine
-from warehouse.settings import NightlySettings
 
 DB_PASSWORD = "db-Pa55-canary-7f3e"
 SASL_PASSWORD = "sasl-Pa55-canary-91ab"
@@ -46,24 +46,21 @@ def _everywhere(value: object, logger: logging.Logger, buffer: io.StringIO) -> s
     return "\n".join([repr(value), str(value), f"{value}", buffer.getvalue()])
 
 
-def _consumer_settings() -> ConsumerSettings:
-    return ConsumerSettings(
-        database_url=SecretStr(f"postgresql://skillsync:{DB_PASSWORD}@db.example:5432/skillsync"),
-        security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+def test_settings_never_show_their_passwords(json_log) -> None:
+    database = DatabaseSettings(
+        url=SecretStr(f"postgresql://skillsync:{DB_PASSWORD}@db.example:5432/skillsync"))
+    kafka = KafkaSettings(
+        bootstrap_servers="k:9092", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
         sasl_username="skillsync.pipeline", sasl_password=SecretStr(SASL_PASSWORD),
         ssl_password=SecretStr(SSL_PASSWORD))
 
-
-def test_consumer_settings_never_show_their_passwords(json_log) -> None:
-    settings = _consumer_settings()
-
-    shown = "\n".join([_everywhere(settings, *json_log), settings.model_dump_json(),
-                       str(settings.model_dump())])
+    shown = "\n".join([_everywhere(section, *json_log) + section.model_dump_json()
+                       + str(section.model_dump()) for section in (database, kafka)])
 
     for secret in (DB_PASSWORD, SASL_PASSWORD, SSL_PASSWORD):
         assert secret not in shown
     # The values are there for the clients that need them, only never displayed.
-    assert settings.kafka_security()["sasl_plain_password"] == SASL_PASSWORD
+    assert kafka.kafka_security()["sasl_plain_password"] == SASL_PASSWORD
 
 
 def test_an_invalid_configuration_is_reported_without_the_secrets_in_it(
@@ -71,24 +68,27 @@ def test_an_invalid_configuration_is_reported_without_the_secrets_in_it(
     env_file = tmp_path / "consumer.env"
     env_file.write_text(
         f"SKILLSYNC_DATABASE_URL=postgresql://u:{DB_PASSWORD}@h/db\n"
-        "SKILLSYNC_CONSUMER_SECURITY_PROTOCOL=SASL_SSL\n"
-        f"SKILLSYNC_CONSUMER_SASL_PASSWORD={SASL_PASSWORD}\n"
+        "KAFKA_BOOTSTRAP_SERVERS=k:9092\n"
+        "SKILLSYNC_KAFKA_SECURITY_PROTOCOL=SASL_SSL\n"
+        f"SKILLSYNC_KAFKA_SASL_PASSWORD={SASL_PASSWORD}\n"
         "SKILLSYNC_CONSUMER_BATCH_SIZE=0\n")
-    for variable in ("SKILLSYNC_DATABASE_URL", "SKILLSYNC_CONSUMER_SASL_USERNAME"):
+    for variable in ("SKILLSYNC_DATABASE_URL", "SKILLSYNC_KAFKA_SASL_USERNAME"):
         monkeypatch.delenv(variable, raising=False)
+    settings = Settings.load(env_file)
 
-    with pytest.raises(ConfigurationError) as caught:
-        ConsumerSettings.load(env_file)
+    for section in ("ingest", "kafka"):
+        with pytest.raises(ConfigurationError) as caught:
+            settings.check(section)
+        assert DB_PASSWORD not in str(caught.value)
+        assert SASL_PASSWORD not in str(caught.value)
+    assert "SKILLSYNC_KAFKA_SASL_USERNAME" in str(caught.value)
 
-    assert "SKILLSYNC_CONSUMER_BATCH_SIZE" in str(caught.value)
-    assert DB_PASSWORD not in str(caught.value)
-    assert SASL_PASSWORD not in str(caught.value)
 
-
-def test_the_nightly_database_url_is_hidden(json_log, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_database_url_read_from_the_environment_is_hidden(
+        json_log, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKILLSYNC_DATABASE_URL",
                        f"postgresql+psycopg://airflow:{DB_PASSWORD}@db.example/skillsync")
-    settings = NightlySettings()
+    settings = Settings.load().database
 
     shown = "\n".join([_everywhere(settings, *json_log), settings.model_dump_json()])
 
@@ -130,7 +130,7 @@ def test_a_malformed_key_file_is_reported_without_its_key_material(tmp_path: Pat
     key_file = tmp_path / "pseudonym.keys"
     key_file.write_text(f"k1 {HMAC_KEY.hex()}\n")
 
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         load_key_file(key_file)
 
     assert "line 1" in str(caught.value)

@@ -11,6 +11,7 @@ import pendulum
 import pytest
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from schemas.errors import ConfigurationError
 from warehouse.alerts import notify_failure
 from warehouse.load import ReconcileRules
 from warehouse.nightly import resolve_day
@@ -38,7 +39,7 @@ def test_a_run_just_after_midnight_utc_still_uses_the_shanghai_calendar():
 
 def test_a_requested_day_wins_and_a_malformed_one_is_refused():
     assert resolve_day("2026-02-03", datetime(2026, 3, 1, tzinfo=UTC)) == date(2026, 2, 3)
-    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+    with pytest.raises(ConfigurationError, match="YYYY-MM-DD"):
         resolve_day("03/02/2026", None)
 
 
@@ -94,5 +95,5 @@ def test_a_sensor_timeout_alert_says_ingest_did_not_catch_up(caplog):
 
 
 def test_negative_windows_are_refused():
-    with pytest.raises(ValueError, match="lookback_days"):
+    with pytest.raises(ConfigurationError, match="lookback_days"):
         ReconcileRules(lookback_days=-1)

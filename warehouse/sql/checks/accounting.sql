@@ -28,7 +28,7 @@ SELECT e.partner_id, e.event_id, e.family, CASE
             SELECT 1 FROM warehouse.fact_control_totals f
             WHERE f.partner_id = e.partner_id AND f.event_id = e.event_id)
         ELSE false END THEN 'reflected'
-    WHEN EXISTS (SELECT 1 FROM warehouse.quarantine q
+    WHEN EXISTS (SELECT 1 FROM ops.quarantine q
                  WHERE q.partner_id = e.partner_id AND q.event_id = e.event_id)
         THEN 'quarantined'
     WHEN EXISTS (SELECT 1 FROM warehouse.discrepancy d

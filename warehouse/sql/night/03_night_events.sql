@@ -6,5 +6,5 @@ SELECT e.partner_id, e.event_id, e.family, e.occurred_at, e.append_day, e.person
 FROM night_persons p
 JOIN staging.events e ON e.person = p.person
 WHERE e.append_day <= :h
-  AND NOT EXISTS (SELECT 1 FROM warehouse.quarantine q
+  AND NOT EXISTS (SELECT 1 FROM ops.quarantine q
                   WHERE q.partner_id = e.partner_id AND q.event_id = e.event_id)

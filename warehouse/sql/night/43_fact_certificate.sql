@@ -20,7 +20,7 @@ SELECT k.certificate_number, k.person, k.partner_id, k.event_id, k.fact_day,
            WHERE s.family = 'certificate.issued'
              AND s.data->>'certificate_number' = k.certificate_number
              AND s.person <> k.person AND s.append_day <= :h
-             AND NOT EXISTS (SELECT 1 FROM warehouse.quarantine q
+             AND NOT EXISTS (SELECT 1 FROM ops.quarantine q
                              WHERE q.partner_id = s.partner_id AND q.event_id = s.event_id))
 FROM int_certificates k
 LEFT JOIN int_revocations r

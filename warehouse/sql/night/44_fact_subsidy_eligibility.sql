@@ -10,7 +10,7 @@ SELECT f.certificate_number, f.person, f.business_day, f.partner_id, f.district_
        CASE WHEN d.reason = 'eligible' THEN rule.amount_yuan END, earlier.certificate_number
 FROM (SELECT *, (issued_at AT TIME ZONE 'Asia/Shanghai')::date AS issued_day
       FROM warehouse.fact_certificate
-      WHERE person IN (SELECT person FROM night_persons)) f
+      WHERE person IN (SELECT n.person FROM night_persons AS n)) f
 LEFT JOIN LATERAL (
     SELECT s.certificate_number, s.partner_id, s.evaluation_id
     FROM warehouse.fact_certificate s

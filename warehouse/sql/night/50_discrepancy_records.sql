@@ -5,13 +5,13 @@ SELECT business_day, 'semantic_duplicate', partner_id || ':' || enrollment_id, '
        partner_id, event_id, person,
        jsonb_build_object('canonical', canonical_partner_id || ':' || canonical_enrollment_id)
 FROM warehouse.fact_enrollment
-WHERE person IN (SELECT person FROM night_persons)
+WHERE person IN (SELECT n.person FROM night_persons AS n)
   AND (canonical_partner_id, canonical_enrollment_id) <> (partner_id, enrollment_id)
 UNION ALL
 SELECT business_day, 'completion_without_enrollment', partner_id || ':' || enrollment_id,
        'warning', partner_id, event_id, person, jsonb_build_object('event_id', event_id)
 FROM warehouse.fact_completion
-WHERE person IN (SELECT person FROM night_persons) AND NOT enrollment_found
+WHERE person IN (SELECT n.person FROM night_persons AS n) AND NOT enrollment_found
 UNION ALL
 SELECT f.business_day, found.kind, f.certificate_number, 'error', f.partner_id, f.event_id,
        f.person, found.detail
@@ -25,4 +25,4 @@ CROSS JOIN LATERAL (VALUES
                         'evaluation_id', f.evaluation_id)),
     ('certificate_number_conflict', f.number_shared, jsonb_build_object('event_id', f.event_id))
 ) AS found(kind, raised, detail)
-WHERE f.person IN (SELECT person FROM night_persons) AND found.raised
+WHERE f.person IN (SELECT n.person FROM night_persons AS n) AND found.raised

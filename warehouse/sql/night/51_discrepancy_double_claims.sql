@@ -11,4 +11,4 @@ JOIN warehouse.fact_certificate c
   ON c.certificate_number = s.certificate_number AND c.person = s.person
 LEFT JOIN warehouse.fact_certificate first
   ON first.certificate_number = s.first_claim_number AND first.person = s.person
-WHERE s.person IN (SELECT person FROM night_persons) AND s.reason = 'already_claimed'
+WHERE s.person IN (SELECT n.person FROM night_persons AS n) AND s.reason = 'already_claimed'

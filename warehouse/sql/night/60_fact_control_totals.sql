@@ -21,9 +21,9 @@ FROM (
           AND t.data->>'business_day' IN (
               SELECT to_char(day, 'YYYY-MM-DD') FROM unnest(CAST(:days AS date[])) AS day
               UNION
-              SELECT data->>'business_day' FROM staging.events
-              WHERE append_day = :d AND family = 'control.totals')
-          AND NOT EXISTS (SELECT 1 FROM warehouse.quarantine q
+              SELECT o.data->>'business_day' FROM staging.events AS o
+              WHERE o.append_day = :d AND o.family = 'control.totals')
+          AND NOT EXISTS (SELECT 1 FROM ops.quarantine q
                           WHERE q.partner_id = t.partner_id AND q.event_id = t.event_id)
     ) totals
 ) ranked

@@ -23,7 +23,7 @@ compared AS (
     ) l),
 located AS (
     SELECT c.*,
-        (SELECT coalesce(jsonb_agg(x ORDER BY x COLLATE "C"), '[]')
+        (SELECT coalesce(jsonb_agg(x ORDER BY x COLLATE "C"), '[]')  -- noqa: RF02
          FROM jsonb_array_elements_text(c.ids) x
          WHERE x <> ALL(coalesce(c.landed_ids, '{}'))) AS missing,
         (SELECT coalesce(jsonb_agg(x ORDER BY x COLLATE "C"), '[]') FROM unnest(c.landed_ids) x

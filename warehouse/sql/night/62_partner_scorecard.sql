@@ -3,15 +3,15 @@ INSERT INTO warehouse.partner_scorecard (
     late, missing, extra)
 SELECT s.day, s.partner_id, sum(s.valid + s.rejected + s.duplicates), sum(s.valid),
     sum(s.rejected),
-    (SELECT coalesce(jsonb_object_agg(reason_code, n ORDER BY reason_code), '{}')
-     FROM (SELECT reason_code, count(*) AS n FROM staging.rejected r
+    (SELECT coalesce(jsonb_object_agg(x.reason_code, x.n ORDER BY x.reason_code), '{}')
+     FROM (SELECT r.reason_code, count(*) AS n FROM staging.rejected r
            WHERE r.append_day = s.day AND r.partner_id = s.partner_id
              AND r.replay_outcome IS DISTINCT FROM 'landed' GROUP BY 1) x),
     sum(s.duplicates), sum(s.late),
-    (SELECT coalesce(sum((detail->>'missing_count')::int), 0) FROM warehouse.discrepancy g
+    (SELECT coalesce(sum((g.detail->>'missing_count')::int), 0) FROM warehouse.discrepancy g
      WHERE g.business_day = s.day AND g.partner_id = s.partner_id
        AND g.kind = 'control_total_gap'),
-    (SELECT coalesce(sum((detail->>'extra_count')::int), 0) FROM warehouse.discrepancy g
+    (SELECT coalesce(sum((g.detail->>'extra_count')::int), 0) FROM warehouse.discrepancy g
      WHERE g.business_day = s.day AND g.partner_id = s.partner_id
        AND g.kind = 'control_total_gap')
 FROM (

@@ -1,0 +1,1 @@
+"""Runtime adapters every package shares: settings, Kafka, PostgreSQL and the Airflow trigger."""

@@ -1,0 +1,1 @@
+"""The web portal: partners, district agencies and operators, each reading its own slice."""

@@ -1,0 +1,1 @@
+SELECT EXISTS (SELECT 1 FROM ops.load_runs WHERE business_day = :day) AS loaded
