@@ -38,14 +38,16 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters.database import scoped_engine
+from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES, SYNC_TOPIC_CONFIG
+from adapters.settings import DatabaseSettings, FeedSettings, KafkaSettings, Settings
 from bench.support import drop_database, scratch_database
 from infra.local import REPO_ROOT, LocalServices
 from partners.follow import Follower, Mirror
 from schemas.topics import sync_topic
-from warehouse.db import scoped_engine
 from warehouse.load import load_day
 from warehouse.outbox import subscriptions
-from warehouse.relay import TOPIC_CONFIG, Change, Relay, RelaySettings, message_headers
+from warehouse.relay import Change, Relay, message_headers
 
 SERVICES = LocalServices()
 SERVER = os.environ.get("SKILLSYNC_DATABASE_URL", SERVICES.database_url("postgres")).replace(
@@ -54,9 +56,10 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", SERVICES.kafka_bootstrap)
 DAY = date(2026, 11, 2)
 
 
-def _settings(url: str, **extra: Any) -> RelaySettings:
-    return RelaySettings(database_url=SecretStr(url), kafka_bootstrap_servers=BOOTSTRAP,
-                         idle_wait_s=0.2, **extra)
+def _settings(url: str, **feed: Any) -> Settings:
+    return Settings(kafka=KafkaSettings(bootstrap_servers=BOOTSTRAP),
+                    database=DatabaseSettings(url=SecretStr(url)),
+                    feed=FeedSettings(idle_wait_s=0.2, **feed))
 
 
 def _land_and_load(url: str, events: int, seed: int) -> float:
@@ -72,17 +75,17 @@ def _land_and_load(url: str, events: int, seed: int) -> float:
 def _payloads(url: str) -> list[tuple[str, str]]:
     with psycopg.connect(url) as conn:
         return [(k, p) for k, p in conn.execute(
-            "SELECT kind, CAST(payload AS text) FROM warehouse.feed_outbox"
+            "SELECT kind, CAST(payload AS text) FROM ops.feed_outbox"
             " WHERE operation = 'upsert' ORDER BY subscriber, version")]
 
 
 def _outbox(url: str, subscriber: str, payloads: list[tuple[str, str]], n: int) -> None:
     """`n` upserts for one subscriber, cycling through real payloads under distinct keys."""
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO warehouse.feed_subscriber (subscriber, slices, last_version)"
+        conn.execute("INSERT INTO ops.feed_subscriber (subscriber, slices, last_version)"
                      " VALUES (%s, '{}', %s)", (subscriber, n))
         with conn.cursor() as cur, cur.copy(
-                "COPY warehouse.feed_outbox (subscriber, version, operation, kind, record_key,"
+                "COPY ops.feed_outbox (subscriber, version, operation, kind, record_key,"
                 " payload, run_id) FROM STDIN") as copy:
             for version in range(1, n + 1):
                 kind, payload = payloads[version % len(payloads)]
@@ -90,21 +93,21 @@ def _outbox(url: str, subscriber: str, payloads: list[tuple[str, str]], n: int) 
                                 payload, "bench"))
 
 
-def _bare_produce(changes: list[Change], subscriber: str, settings: RelaySettings) -> float:
+def _bare_produce(changes: list[Change], subscriber: str, settings: Settings) -> float:
     topic = f"bench.bare.{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    admin.create_topics([NewTopic(topic, 1, 1, topic_configs=TOPIC_CONFIG)])
+    admin.create_topics([NewTopic(topic, 1, 1, topic_configs=SYNC_TOPIC_CONFIG)])
     admin.close()
     messages = [(c.record_key.encode(), (c.payload or "").encode(), message_headers(subscriber, c))
                 for c in changes]
     producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True,
                              max_in_flight_requests_per_connection=5, linger_ms=5,
                              batch_size=256 * 1024, compression_type="zstd",
-                             max_request_size=2 * 1024 ** 2)
+                             max_request_size=EVENTS_MAX_MESSAGE_BYTES)
     started = time.perf_counter()
-    for start in range(0, len(messages), settings.batch_size):
+    for start in range(0, len(messages), settings.feed.batch_size):
         futures = [producer.send(topic, partition=0, key=k, value=v, headers=h)
-                   for k, v, h in messages[start:start + settings.batch_size]]
+                   for k, v, h in messages[start:start + settings.feed.batch_size]]
         producer.flush()
         for future in futures:
             future.get()
@@ -157,7 +160,7 @@ def ratios(changes: int, rounds: int, seed: int) -> dict[str, list[float]]:
         payloads = _payloads(url)
         with psycopg.connect(url) as conn:
             # Only the bench's own subscriber is left to publish.
-            conn.execute("DELETE FROM warehouse.feed_subscriber")
+            conn.execute("DELETE FROM ops.feed_subscriber")
         for round_ in range(rounds):
             subscriber = f"bench{uuid.uuid4().hex[:8]}"
             _outbox(url, subscriber, payloads, changes)
@@ -169,7 +172,7 @@ def ratios(changes: int, rounds: int, seed: int) -> dict[str, list[float]]:
             with psycopg.connect(url) as conn:
                 rows = conn.execute(
                     "SELECT version, operation, kind, record_key, CAST(payload AS text),"
-                    " created_at FROM warehouse.feed_outbox WHERE subscriber = %s"
+                    " created_at FROM ops.feed_outbox WHERE subscriber = %s"
                     " ORDER BY version", (subscriber,)).fetchall()
             batch = [Change(*row) for row in rows]
             bare_s = _bare_produce(batch, subscriber, settings)
@@ -216,19 +219,19 @@ def night(events: int, seed: int, folder: Path) -> dict[str, float]:
         print(f"night: landed and loaded {events:,} events in "
               f"{time.perf_counter() - started:.1f}s (load {load_s:.1f}s)", flush=True)
         with psycopg.connect(url) as conn:
-            changes = conn.execute("SELECT count(*) FROM warehouse.feed_outbox").fetchone()
+            changes = conn.execute("SELECT count(*) FROM ops.feed_outbox").fetchone()
         loaded = time.perf_counter()
         relay = subprocess.Popen([sys.executable, "-m", "warehouse.relay"], cwd=REPO_ROOT,
                                  env={**os.environ, "SKILLSYNC_DATABASE_URL": url,
                                       "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-                                      "SKILLSYNC_RELAY_IDLE_WAIT_S": "0.2"},
+                                      "SKILLSYNC_FEED_IDLE_WAIT_S": "0.2"},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def follow(subscriber: str) -> int:
             # Each mirror follows until it has everything the night wrote for it.
             mirror = Mirror(f"sqlite:///{folder}/{subscriber}.sqlite")
             with psycopg.connect(url) as conn:
-                row = conn.execute("SELECT last_version FROM warehouse.feed_subscriber"
+                row = conn.execute("SELECT last_version FROM ops.feed_subscriber"
                                    " WHERE subscriber = %s", (subscriber,)).fetchone()
             last = int(row[0]) if row else 0
             version = 0

@@ -116,9 +116,9 @@ def nightly_sync() -> None:
         """Done once the relay (python -m warehouse.relay) has published every change the
         load wrote to the subscribers' feeds; after 2 hours it fails and the alert says the
         feed is behind, by subscriber."""
-        from warehouse.relay import wait_for_relay
+        from warehouse.nightly import check_feed
 
-        state = wait_for_relay()
+        state = check_feed()
         print(f"sync feed: {state.describe()}")
         return PokeReturnValue(is_done=state.caught_up, xcom_value=loaded)
 

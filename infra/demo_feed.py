@@ -30,8 +30,8 @@ def check_mirrors(env: Mapping[str, str], folder: Path) -> bool:
     """Follow each subscriber's feed into a fresh SQLite mirror (`python -m partners follow
     --once`) and compare it with the warehouse's view under the subscriber's role; one line
     each. True when every mirror is caught up and equal."""
+    from adapters.database import scoped_engine
     from partners.follow import Mirror
-    from warehouse.db import scoped_engine
     from warehouse.feed_views import subscriber_view
     from warehouse.outbox import subscriptions
 
@@ -39,7 +39,7 @@ def check_mirrors(env: Mapping[str, str], folder: Path) -> bool:
     with scoped_engine(env["SKILLSYNC_DATABASE_URL"]) as engine, engine.begin() as conn:
         views = {s.subscriber: subscriber_view(conn, s) for s in subscriptions()}
         published: dict[str, int] = dict(conn.exec_driver_sql(
-            "SELECT subscriber, coalesce(relayed_version, 0) FROM warehouse.feed_relay").all())
+            "SELECT subscriber, coalesce(relayed_version, 0) FROM ops.feed_relay").all())
     all_ok = True
     print(f"\n{'subscriber':<16} {'published':>9}  mirror")
     for subscriber, view in sorted(views.items()):

@@ -27,7 +27,7 @@ from schemas.topics import sync_topic
 
 log = logging.getLogger("skillsync.follow")
 
-# Tombstones stay on the topic this long (warehouse.relay.TOPIC_CONFIG): a mirror away longer
+# Tombstones stay on the topic this long (adapters.kafka.SYNC_TOPIC_CONFIG): a mirror away longer
 # may have missed a delete, so it is built again from the snapshot.
 TOMBSTONE_DAYS = 30
 _SCHEMA = (

@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
+from adapters.database import libpq_url
 from schemas.sync import VERSION_HEADER
 from schemas.topics import sync_topic
-from warehouse.db import libpq_url
 
 SHOWN = 20
 
@@ -113,17 +113,17 @@ def read_sent(database_url: str) -> dict[str, Sent]:
     with psycopg.connect(libpq_url(database_url)) as conn:
         subscribers = conn.execute(
             "SELECT s.subscriber, s.last_version, coalesce(r.relayed_version, 0)"
-            " FROM warehouse.feed_subscriber s LEFT JOIN warehouse.feed_relay r"
+            " FROM ops.feed_subscriber s LEFT JOIN ops.feed_relay r"
             " USING (subscriber) ORDER BY 1").fetchall()
         published: dict[str, dict[str, tuple[int, bytes]]] = {}
         for subscriber, key, version, digest in conn.execute(
                 "SELECT subscriber, record_key, version, payload_sha256"
-                " FROM warehouse.feed_published"):
+                " FROM ops.feed_published"):
             published.setdefault(subscriber, {})[key] = (version, bytes(digest))
         outbox: dict[str, dict[int, tuple[str, bytes | None]]] = {}
         for subscriber, version, key, digest in conn.execute(
                 "SELECT subscriber, version, record_key,"
-                " sha256(convert_to(CAST(payload AS text), 'UTF8')) FROM warehouse.feed_outbox"):
+                " sha256(convert_to(CAST(payload AS text), 'UTF8')) FROM ops.feed_outbox"):
             outbox.setdefault(subscriber, {})[version] = (key, bytes(digest) if digest else None)
     return {s: Sent(published.get(s, {}), outbox.get(s, {}), relayed, last)
             for s, last, relayed in subscribers}

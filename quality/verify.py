@@ -365,19 +365,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sync", action="store_true",
                         help="also check every subscriber's sync feed against the outbox (lost, "
                              "duplicated, out of order, unexpected changes); the broker is "
-                             "reached as the relay is (KAFKA_BOOTSTRAP_SERVERS, SKILLSYNC_RELAY_*)")
+                             "reached as the relay is (KAFKA_BOOTSTRAP_SERVERS, SKILLSYNC_KAFKA_*)")
     args = parser.parse_args(argv)
     if args.manifest is None and not args.sync:
         parser.error("give --manifest, --sync or both")
     synced = True
     if args.sync:
+        from adapters.settings import Settings
         from quality.sync_check import check_sync, render
-        from warehouse.relay import RelaySettings
 
-        relay = RelaySettings()
-        findings = check_sync(args.database_url, {
-            "bootstrap_servers": relay.kafka_bootstrap_servers.split(","),
-            **relay.kafka_security()})
+        kafka = Settings.load().kafka
+        findings = check_sync(args.database_url, {"bootstrap_servers": kafka.servers,
+                                                  **kafka.kafka_security()})
         print(render(findings))
         synced = all(f.ok for f in findings)
         if args.manifest is None:

@@ -143,7 +143,7 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
         SELECT c.table_schema || '.' || c.table_name FROM information_schema.columns c
         JOIN information_schema.tables t USING (table_schema, table_name)
         WHERE c.column_name = 'person' AND t.table_type = 'BASE TABLE'
-          AND c.table_schema IN ('staging', 'warehouse')
+          AND c.table_schema IN ('staging', 'warehouse', 'ops')
           AND c.table_name <> 'erased_persons'
         ORDER BY c.table_schema = 'staging', 1""")).scalars().all()
     for table in tables:

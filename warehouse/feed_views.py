@@ -1,9 +1,10 @@
 """Each subscriber's view of the warehouse, read under the database role that scopes it.
 
 The same statements the outbox computes changes with (sql/feed/<slice>/), run over everyone
-under the slice's role: a district bureau's agency role, the subsidy office's role, a partner's
-own role. Row-level security decides what each sees, so a mirror that equals this view was
-scoped by the rules the database enforces.
+under the slice's role: a district bureau's agency role, the subsidy office's role, the
+partners' role naming the partner (as the portal's partner scope does). Row-level security
+decides what each sees, so a mirror that equals this view was scoped by the rules the database
+enforces.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from warehouse.outbox import SLICE_STATEMENTS, Subscription, scope_persons, scop
 from warehouse.sql import statement
 
 SUBSIDY_OFFICE_ROLE = "skillsync_subsidy_office"
-PARTNER_GROUP_ROLE = "skillsync_partner"
+PARTNER_ROLE = "skillsync_partner"
 
 View = dict[str, tuple[str, dict[str, Any]]]  # record key -> (kind, payload)
 
@@ -26,16 +27,7 @@ def slice_role(subscription: Subscription, slice_: str) -> str:
         return f"agency_{subscription.district_code}"
     if slice_ == "subsidies":
         return SUBSIDY_OFFICE_ROLE
-    return f"partner_{subscription.subscriber}"
-
-
-def ensure_partner_role(conn: Connection, partner_id: str) -> None:
-    """The partner's role, made on first use (roles are the cluster's, shared by databases)."""
-    conn.execute(text(f"""
-        DO $$ BEGIN
-          CREATE ROLE "partner_{partner_id}" NOLOGIN IN ROLE {PARTNER_GROUP_ROLE};
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-        END $$"""))
+    return PARTNER_ROLE
 
 
 def subscriber_view(conn: Connection, subscription: Subscription) -> View:
@@ -51,14 +43,15 @@ def subscriber_view(conn: Connection, subscription: Subscription) -> View:
                                       " WHERE person IS NULL")).scalars())
         for slice_ in subscription.slices:
             role = slice_role(subscription, slice_)
-            if slice_ not in ("district", "subsidies"):
-                ensure_partner_role(conn, subscription.subscriber)
             conn.execute(text(f'GRANT SELECT ON feed_persons, feed_targets TO "{role}"'))
-            conn.execute(text("SELECT set_config('role', :role, true)"), {"role": role})
+            conn.execute(text("SELECT set_config('role', :role, true),"
+                              " set_config('skillsync.partner_id', :partner, true)"),
+                         {"role": role, "partner": subscription.subscriber})
             try:
                 for name in SLICE_STATEMENTS[slice_]:
                     for row in conn.execute(statement(name), {"days": days}).mappings():
                         view[row["record_key"]] = (row["kind"], row["payload"])
             finally:
                 conn.execute(text("RESET ROLE"))
+                conn.execute(text("SELECT set_config('skillsync.partner_id', '', true)"))
     return view

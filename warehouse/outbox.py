@@ -3,7 +3,7 @@
 A load restates the records of the people its day touches and the partner figures of a few
 days (warehouse.reconcile). In the same transaction, `publish_changes` computes each
 subscriber's view of exactly those people and days (the SQL under sql/feed/<slice>/), compares
-it with what each subscriber was last sent (warehouse.feed_published, a digest per record) and
+it with what each subscriber was last sent (ops.feed_published, a digest per record) and
 writes an upsert for every new or changed record and a delete for every record gone from a
 view, numbered per subscriber. A rerun that changes nothing writes nothing. A subscriber that
 is new, or whose subscription changed, is compared whole, once.
@@ -15,14 +15,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, text
 
-from schemas.partners import Partner, PartnerRegistry, load_registry
+from adapters.settings import Settings
+from schemas.partners import Partner, PartnerRegistry
 from schemas.sync import SLICES
 from warehouse.sql import names, statement
 
@@ -31,15 +29,6 @@ CHANNEL = "skillsync_feed"
 SLICE_STATEMENTS: dict[str, tuple[str, ...]] = {
     slice_: names(f"feed/{slice_}") for slice_ in SLICES}
 _VIEW_COLUMNS = "subscriber, kind, record_key, person, scope_day, payload"
-
-
-class FeedSettings(BaseSettings):
-    """Where the partners registry (subscriptions included) is: the consumers' file."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    partners_registry_file: Path | None = Field(default=None,
-                                                validation_alias="SKILLSYNC_PARTNERS_REGISTRY")
 
 
 @dataclass(frozen=True)
@@ -60,7 +49,9 @@ class Subscription:
 
 
 def subscriptions(registry: PartnerRegistry | None = None) -> list[Subscription]:
-    registry = registry or load_registry(FeedSettings().partners_registry_file)
+    """Who subscribes to what: in `registry`, else in the registry the settings name (the
+    consumers' file, SKILLSYNC_PARTNERS_REGISTRY)."""
+    registry = registry or Settings.load().registry.load()
     return [Subscription.of(p) for p in registry if p.feeds]
 
 
@@ -103,7 +94,7 @@ def erasure_changes(conn: Connection, persons: Sequence[str], run_id: str) -> It
             "CREATE TEMP TABLE feed_changes ON COMMIT DROP AS"
             " SELECT subscriber, kind, record_key, person, scope_day,"
             "  CAST(NULL AS jsonb) AS payload, CAST(NULL AS bytea) AS digest,"
-            "  'delete' AS operation FROM warehouse.feed_published WHERE person = ANY(:persons)"),
+            "  'delete' AS operation FROM ops.feed_published WHERE person = ANY(:persons)"),
             {"persons": list(persons)})
         deleted = _write(conn, run_id)
     yield
@@ -127,7 +118,7 @@ def _sync_subscribers(conn: Connection, wanted: list[Subscription], *, write: bo
     Without `write`, only says which are which (the next load takes in the changes).
     """
     known = {s: (tuple(slices), district) for s, slices, district in conn.execute(text(
-        "SELECT subscriber, slices, district_code FROM warehouse.feed_subscriber"))}
+        "SELECT subscriber, slices, district_code FROM ops.feed_subscriber"))}
     established, whole = [], []
     for sub in wanted:
         before = known.get(sub.subscriber)
@@ -138,7 +129,7 @@ def _sync_subscribers(conn: Connection, wanted: list[Subscription], *, write: bo
         if not write:
             continue
         conn.execute(text(
-            "INSERT INTO warehouse.feed_subscriber (subscriber, slices, district_code)"
+            "INSERT INTO ops.feed_subscriber (subscriber, slices, district_code)"
             " VALUES (:s, :slices, :district) ON CONFLICT (subscriber) DO UPDATE SET"
             " slices = EXCLUDED.slices, district_code = EXCLUDED.district_code,"
             " updated_at = now()"),
@@ -146,7 +137,7 @@ def _sync_subscribers(conn: Connection, wanted: list[Subscription], *, write: bo
     # A subscriber gone from the registry keeps what it was sent and receives nothing more.
     gone = sorted(set(known) - {s.subscriber for s in wanted})
     if gone and write:
-        conn.execute(text("UPDATE warehouse.feed_subscriber SET slices = '{}', updated_at ="
+        conn.execute(text("UPDATE ops.feed_subscriber SET slices = '{}', updated_at ="
                           " now() WHERE subscriber = ANY(:gone) AND slices <> '{}'"),
                      {"gone": gone})
     return established, whole

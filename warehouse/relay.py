@@ -6,7 +6,7 @@ another one waits as a standby). Each topic is compacted, has one partition and 
 record key; every message is a CloudEvent in binary mode whose `ce_changeversion` header is
 its change version.
 
-Progress is kept in PostgreSQL (warehouse.feed_relay), after the broker acknowledged a batch.
+Progress is kept in PostgreSQL (ops.feed_relay), after the broker acknowledged a batch.
 A relay killed between the two finds, on start and after any failure, the last version on the
 topic itself and resumes after it: with one writer and the idempotent producer the log is a
 prefix of the versions sent, so nothing is lost and nothing is sent twice. A reader can drop a
@@ -29,43 +29,19 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from kafka.errors import KafkaError
 
+from adapters.database import libpq_url
+from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES, ensure_topics
+from adapters.settings import Settings
+from schemas.errors import ServiceUnavailable
 from schemas.sync import SYNC_SOURCE_PREFIX, VERSION_HEADER, schema_uri, sync_type_name
 from schemas.topics import sync_topic
-from warehouse.db import libpq_url
 from warehouse.outbox import CHANNEL
-from warehouse.settings import NightlySettings
 
 log = logging.getLogger("skillsync.relay")
 
 LOCK = "SELECT pg_advisory_lock(hashtext('skillsync.relay'))"
-# Compacted: the topic keeps each record's latest change, so a new mirror reads a snapshot.
-# Deletes (tombstones) stay readable for 30 days; a mirror away longer rebuilds.
-TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": str(30 * 86_400_000),
-                "min.compaction.lag.ms": str(3_600_000), "max.message.bytes": str(2 * 1024 ** 2)}
-
-
-class RelaySettings(NightlySettings):
-    """The nightly side's database and broker, and the relay's own knobs (SKILLSYNC_RELAY_*;
-    the broker's security options too, e.g. SKILLSYNC_RELAY_SECURITY_PROTOCOL)."""
-
-    model_config = SettingsConfigDict(env_prefix="SKILLSYNC_RELAY_", extra="ignore",
-                                      populate_by_name=True)
-
-    batch_size: int = Field(default=5000, ge=1, le=100_000)
-    # How long to wait for a load's notification before looking anyway.
-    idle_wait_s: float = Field(default=5.0, gt=0)
-    backoff_initial_s: float = Field(default=0.5, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
-    replication_factor: int = Field(default=1, ge=1)
-    # Topic configs over TOPIC_CONFIG, as JSON (e.g. a test's quick compaction).
-    topic_config: dict[str, str] = Field(default_factory=dict)
-    # Relayed changes stay in the outbox this long (for quality.verify), then go.
-    retain_days: int = Field(default=7, ge=0)
 
 
 @dataclass
@@ -107,9 +83,9 @@ def message_headers(subscriber: str, change: Change) -> list[tuple[str, bytes]]:
 class Relay:
     """Publishes the outbox; constructing it connects to nothing."""
 
-    def __init__(self, settings: RelaySettings | None = None,
+    def __init__(self, settings: Settings | None = None,
                  stop: threading.Event | None = None) -> None:
-        self.settings = settings or RelaySettings()
+        self.settings = settings or Settings.load()
         self.stop = stop or threading.Event()
         self.stats = RelayStats()
         self._db: psycopg.Connection[Any] | None = None
@@ -118,7 +94,7 @@ class Relay:
         self._relayed: dict[str, int] = {}  # known to be on the broker, this connection
 
     def run(self, *, until_caught_up: bool = False) -> RelayStats:
-        backoff = self.settings.backoff_initial_s
+        backoff = self.settings.feed.backoff_initial_s
         while not self.stop.is_set():
             try:
                 self._connect()
@@ -126,21 +102,21 @@ class Relay:
                 if pending:
                     for subscriber, last in pending.items():
                         self._publish(subscriber, last)
-                    backoff = self.settings.backoff_initial_s
+                    backoff = self.settings.feed.backoff_initial_s
                     continue
                 self._prune()
                 if until_caught_up:
                     return self.stats
                 self._wait()
-            except (KafkaError, psycopg.OperationalError, psycopg.InterfaceError,
-                    ConnectionError, TimeoutError) as exc:
+            except (KafkaError, ServiceUnavailable, psycopg.OperationalError,
+                    psycopg.InterfaceError, ConnectionError, TimeoutError) as exc:
                 # An unavailable service: start again from what the topics and database say.
                 self.stats.failures += 1
                 log.warning("relay interrupted (%s: %s); retrying in %.1fs",
                             type(exc).__name__, exc, backoff)
                 self._reset()
                 self.stop.wait(backoff)
-                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                backoff = min(backoff * 2, self.settings.feed.backoff_max_s)
         self._reset()
         return self.stats
 
@@ -149,9 +125,8 @@ class Relay:
     def _connect(self) -> None:
         if self._db is not None and not self._db.closed:
             return
-        url = libpq_url(self.settings.database_url.get_secret_value())
-        self._db = psycopg.connect(url, autocommit=True, application_name="skillsync-relay",
-                                   connect_timeout=10)
+        self._db = psycopg.connect(self.settings.database.libpq, autocommit=True,
+                                   application_name="skillsync-relay", connect_timeout=10)
         # A standby relay waits here until the active one is gone.
         self._db.execute(LOCK)
         self._db.execute(f"LISTEN {CHANNEL}")
@@ -160,21 +135,21 @@ class Relay:
         """{subscriber: last version} of every subscriber with changes not yet relayed."""
         assert self._db is not None
         return dict(self._db.execute(
-            "SELECT s.subscriber, s.last_version FROM warehouse.feed_subscriber s"
-            " LEFT JOIN warehouse.feed_relay r USING (subscriber)"
+            "SELECT s.subscriber, s.last_version FROM ops.feed_subscriber s"
+            " LEFT JOIN ops.feed_relay r USING (subscriber)"
             " WHERE s.last_version > coalesce(r.relayed_version, 0) ORDER BY 1").fetchall())
 
     def _changes(self, subscriber: str, after: int) -> list[Change]:
         assert self._db is not None
         return [Change(*row) for row in self._db.execute(
             "SELECT version, operation, kind, record_key, CAST(payload AS text), created_at"
-            " FROM warehouse.feed_outbox WHERE subscriber = %s AND version > %s"
-            " ORDER BY version LIMIT %s", (subscriber, after, self.settings.batch_size))]
+            " FROM ops.feed_outbox WHERE subscriber = %s AND version > %s"
+            " ORDER BY version LIMIT %s", (subscriber, after, self.settings.feed.batch_size))]
 
     def _record(self, subscriber: str, version: int) -> None:
         assert self._db is not None
         self._db.execute(
-            "INSERT INTO warehouse.feed_relay (subscriber, relayed_version) VALUES (%s, %s)"
+            "INSERT INTO ops.feed_relay (subscriber, relayed_version) VALUES (%s, %s)"
             " ON CONFLICT (subscriber) DO UPDATE SET relayed_version = greatest("
             " feed_relay.relayed_version, EXCLUDED.relayed_version), relayed_at = now()",
             (subscriber, version))
@@ -182,22 +157,22 @@ class Relay:
 
     def _recorded(self, subscriber: str) -> int:
         assert self._db is not None
-        row = self._db.execute("SELECT relayed_version FROM warehouse.feed_relay"
+        row = self._db.execute("SELECT relayed_version FROM ops.feed_relay"
                                " WHERE subscriber = %s", (subscriber,)).fetchone()
         return int(row[0]) if row else 0
 
     def _wait(self) -> None:
         assert self._db is not None
-        for _ in self._db.notifies(timeout=self.settings.idle_wait_s, stop_after=1):
+        for _ in self._db.notifies(timeout=self.settings.feed.idle_wait_s, stop_after=1):
             break
 
     def _prune(self) -> None:
         assert self._db is not None
         self._db.execute(
-            "DELETE FROM warehouse.feed_outbox o USING warehouse.feed_relay r"
+            "DELETE FROM ops.feed_outbox o USING ops.feed_relay r"
             " WHERE o.subscriber = r.subscriber AND o.version <= r.relayed_version"
             " AND o.created_at < now() - make_interval(days => %s)",
-            (self.settings.retain_days,))
+            (self.settings.feed.retain_days,))
 
     # -- broker ----------------------------------------------------------------------------
 
@@ -234,8 +209,8 @@ class Relay:
                                                 + len(changes))
 
     def _client_options(self) -> dict[str, Any]:
-        return {"bootstrap_servers": self.settings.kafka_bootstrap_servers.split(","),
-                **self.settings.kafka_security()}
+        return {"bootstrap_servers": self.settings.kafka.servers,
+                **self.settings.kafka.kafka_security()}
 
     def _producer_or_connect(self) -> KafkaProducer:
         if self._producer is None:
@@ -243,23 +218,17 @@ class Relay:
                 **self._client_options(), client_id="skillsync-relay", acks="all",
                 enable_idempotence=True, max_in_flight_requests_per_connection=5,
                 linger_ms=5, batch_size=256 * 1024, compression_type="zstd",
-                max_request_size=2 * 1024 ** 2, request_timeout_ms=30_000,
+                max_request_size=EVENTS_MAX_MESSAGE_BYTES, request_timeout_ms=30_000,
                 max_block_ms=60_000)
         return self._producer
 
     def _ensure_topic(self, topic: str) -> None:
         if topic in self._topics:
             return
-        admin = KafkaAdminClient(**self._client_options(), client_id="skillsync-relay")
-        try:
-            if topic not in set(admin.list_topics()):
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    admin.create_topics([NewTopic(
-                        topic, num_partitions=1,
-                        replication_factor=self.settings.replication_factor,
-                        topic_configs=TOPIC_CONFIG | self.settings.topic_config)])
-        finally:
-            admin.close()
+        feed = self.settings.feed
+        ensure_topics(self.settings.kafka.bootstrap_servers, [topic], partitions=1,
+                      replication=feed.replication_factor, overrides=feed.topic_config,
+                      **self.settings.kafka.kafka_security())
         self._topics.add(topic)
 
     def _reset(self) -> None:
@@ -306,7 +275,7 @@ def relay_lag(database_url: str) -> dict[str, int]:
     with psycopg.connect(libpq_url(database_url)) as conn:
         return dict(conn.execute(
             "SELECT s.subscriber, s.last_version - coalesce(r.relayed_version, 0)"
-            " FROM warehouse.feed_subscriber s LEFT JOIN warehouse.feed_relay r"
+            " FROM ops.feed_subscriber s LEFT JOIN ops.feed_relay r"
             " USING (subscriber) WHERE s.last_version > coalesce(r.relayed_version, 0)"
             " ORDER BY 1").fetchall())
 
@@ -325,11 +294,11 @@ class FeedState:
         return f"{sum(self.lag.values())} changes not yet published: {self.lag}"
 
 
-def wait_for_relay(settings: NightlySettings | None = None, *, wait_s: float = 20.0,
-                   poll_s: float = 0.5) -> FeedState:
-    """The feed's state once the relay has caught up, or after `wait_s` if it has not."""
-    url = (settings or NightlySettings()).database_url.get_secret_value()
-    deadline = time.monotonic() + wait_s
+def wait_for_relay(settings: Settings | None = None, *, poll_s: float = 0.5) -> FeedState:
+    """The feed's state once the relay has caught up, or after the feed's `wait_s` if not."""
+    s = settings or Settings.load()
+    url = s.database.libpq
+    deadline = time.monotonic() + s.feed.wait_s
     while True:
         state = FeedState(relay_lag(url))
         if state.caught_up or time.monotonic() > deadline:
@@ -345,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit once every change written so far is published")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = RelaySettings()
+    settings = Settings.load().check("database", "kafka", "feed")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

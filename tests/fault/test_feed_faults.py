@@ -57,7 +57,7 @@ def _load(database_url: str, days, registry_file: Path, run: str, monkeypatch) -
 
 def _busiest(database_url: str) -> str:
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT subscriber FROM warehouse.feed_subscriber"
+        row = conn.execute("SELECT subscriber FROM ops.feed_subscriber"
                            " ORDER BY last_version DESC, subscriber LIMIT 1").fetchone()
     assert row
     return str(row[0])

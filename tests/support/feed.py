@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from adapters.settings import Settings
 from schemas.partners import Partner, PartnerRegistry, load_registry
 
 # Roles of a test city with every kind of subscriber, and where each sits.
@@ -45,7 +46,7 @@ def replayed_outbox(database_url: str, subscriber: str) -> dict[str, tuple[str, 
     mirror: dict[str, tuple[str, Any]] = {}
     with psycopg.connect(database_url) as conn:
         for operation, kind, key, payload in conn.execute(
-                "SELECT operation, kind, record_key, payload FROM warehouse.feed_outbox"
+                "SELECT operation, kind, record_key, payload FROM ops.feed_outbox"
                 " WHERE subscriber = %s ORDER BY version", (subscriber,)):
             if operation == "upsert":
                 mirror[key] = (kind, payload)
@@ -58,7 +59,7 @@ def outbox_versions(database_url: str) -> dict[str, list[int]]:
     with psycopg.connect(database_url) as conn:
         versions: dict[str, list[int]] = {}
         for subscriber, version in conn.execute(
-                "SELECT subscriber, version FROM warehouse.feed_outbox ORDER BY created_at, "
+                "SELECT subscriber, version FROM ops.feed_outbox ORDER BY created_at, "
                 "subscriber, version"):
             versions.setdefault(subscriber, []).append(version)
     return versions
@@ -68,7 +69,7 @@ def drop_topics(bootstrap: str, names: list[str]) -> None:
     """Delete whichever of the topics exist (a replayed seed names the same subscribers)."""
     import time
 
-    from infra.kafka.topics import connect_admin
+    from adapters.kafka import connect_admin
 
     admin = connect_admin(bootstrap)
     try:
@@ -84,13 +85,16 @@ def drop_topics(bootstrap: str, names: list[str]) -> None:
         admin.close()
 
 
-def relay_settings(database_url: str, bootstrap: str, **overrides: Any):
+def relay_settings(database_url: str, bootstrap: str, **feed: Any) -> Settings:
+    """The relay's settings for a test: these services, quick waits, these feed settings."""
     from pydantic import SecretStr
 
-    from warehouse.relay import RelaySettings
+    from adapters.settings import DatabaseSettings, FeedSettings, KafkaSettings
 
-    return RelaySettings(database_url=SecretStr(database_url), kafka_bootstrap_servers=bootstrap,
-                         idle_wait_s=0.5, backoff_initial_s=0.2, backoff_max_s=2.0, **overrides)
+    return Settings(kafka=KafkaSettings(bootstrap_servers=bootstrap),
+                    database=DatabaseSettings(url=SecretStr(database_url)),
+                    feed=FeedSettings(**{"idle_wait_s": 0.5, "backoff_initial_s": 0.2,
+                                         "backoff_max_s": 2.0, **feed}))
 
 
 def follow_once(bootstrap: str, subscriber: str, mirror_path: Path, **options: Any):
@@ -155,7 +159,7 @@ def land_city(database_url: str, bootstrap: str, pseudonymiser: Any, seed: int, 
 
 
 def views_of(database_url: str, registry: PartnerRegistry) -> dict[str, dict[str, Any]]:
-    from warehouse.db import scoped_engine
+    from adapters.database import scoped_engine
     from warehouse.feed_views import subscriber_view
     from warehouse.outbox import subscriptions
 
@@ -177,15 +181,15 @@ def python_process(module: str, env: Mapping[str, str], log_path: Path, *args: s
 
 
 def feed_env(database_url: str, bootstrap: str, registry_file: Path,
-             **relay: str) -> dict[str, str]:
-    """Environment for the relay and the follower as processes (SKILLSYNC_RELAY_* extras)."""
+             **feed: str) -> dict[str, str]:
+    """Environment for the relay and the follower as processes (SKILLSYNC_FEED_* extras)."""
     import os
 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SKILLSYNC_", "KAFKA_BOOTSTRAP"))}
     env.update({"SKILLSYNC_DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "SKILLSYNC_PARTNERS_REGISTRY": str(registry_file),
-                "SKILLSYNC_RELAY_IDLE_WAIT_S": "0.5", "SKILLSYNC_RELAY_BACKOFF_INITIAL_S": "0.2",
-                "SKILLSYNC_RELAY_BACKOFF_MAX_S": "2", "PYTHONDONTWRITEBYTECODE": "1"})
-    env.update({f"SKILLSYNC_RELAY_{k.upper()}": v for k, v in relay.items()})
+                "SKILLSYNC_FEED_IDLE_WAIT_S": "0.5", "SKILLSYNC_FEED_BACKOFF_INITIAL_S": "0.2",
+                "SKILLSYNC_FEED_BACKOFF_MAX_S": "2", "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update({f"SKILLSYNC_FEED_{k.upper()}": v for k, v in feed.items()})
     return env

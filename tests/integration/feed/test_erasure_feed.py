@@ -7,10 +7,10 @@ import time
 import psycopg
 import pytest
 
+from adapters.database import scoped_engine
 from schemas.topics import sync_topic
 from tests.support.feed import follow_once, relay_settings, topic_records
 from tests.support.nightly import load_days
-from warehouse.db import scoped_engine
 from warehouse.erasure import erase_person
 from warehouse.feed_views import subscriber_view
 from warehouse.outbox import subscriptions
@@ -30,7 +30,7 @@ def _two_people(database_url: str) -> tuple[str, list[str], str]:
         row = conn.execute("""
             WITH sent AS (
                 SELECT person, array_agg(DISTINCT subscriber ORDER BY subscriber) AS subs
-                FROM warehouse.feed_published WHERE person IS NOT NULL GROUP BY 1)
+                FROM ops.feed_published WHERE person IS NOT NULL GROUP BY 1)
             SELECT a.person, a.subs, b.person FROM sent a
             JOIN sent b ON b.person <> a.person AND b.subs @> a.subs
             WHERE cardinality(a.subs) >= 3
@@ -59,9 +59,9 @@ def test_an_erased_person_is_deleted_from_every_mirror_and_compacted_off_the_top
 
     with psycopg.connect(city.database_url) as conn:
         deleted_for = [s for (s,) in conn.execute(
-            "SELECT DISTINCT subscriber FROM warehouse.feed_outbox WHERE operation = 'delete'"
+            "SELECT DISTINCT subscriber FROM ops.feed_outbox WHERE operation = 'delete'"
             " AND run_id = %s ORDER BY 1", (f"erasure-{erasure}",))]
-        left = conn.execute("SELECT count(*) FROM warehouse.feed_outbox o"
+        left = conn.execute("SELECT count(*) FROM ops.feed_outbox o"
                             " WHERE CAST(o.payload AS text) LIKE %s",
                             (f"%{erased}%",)).fetchone()
     assert deleted_for == receivers

@@ -6,9 +6,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from adapters.database import scoped_engine
 from tests.support.feed import outbox_versions, replayed_outbox
 from tests.support.nightly import load_days
-from warehouse.db import scoped_engine
 from warehouse.feed_views import slice_role, subscriber_view
 from warehouse.outbox import subscriptions
 
@@ -30,8 +30,9 @@ def _views(database_url: str) -> dict[str, dict]:
         return {s.subscriber: subscriber_view(conn, s) for s in subscriptions()}
 
 
-def _visible_rows(database_url: str, role: str, table: str) -> int:
+def _visible_rows(database_url: str, role: str, table: str, partner_id: str) -> int:
     with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT set_config('skillsync.partner_id', %s, true)", (partner_id,))
         conn.execute(f'SET ROLE "{role}"')
         row = conn.execute(f"SELECT count(*) FROM warehouse.{table}").fetchone()
         conn.rollback()
@@ -56,7 +57,6 @@ def test_each_subscribers_outbox_replayed_equals_its_view_under_its_own_role(fee
 def test_a_subscriber_receives_every_row_its_role_may_read_and_no_other(feed_city):
     city = feed_city(events=600, days=3)
     load_days(city.database_url, city.days, "night")
-    _views(city.database_url)  # makes the partners' roles
 
     checked = 0
     for sub in subscriptions():
@@ -65,7 +65,8 @@ def test_a_subscriber_receives_every_row_its_role_may_read_and_no_other(feed_cit
             role = slice_role(sub, slice_)
             for kind, table in SLICE_TABLES[slice_].items():
                 sent = sum(1 for k, _ in replayed.values() if k == kind)
-                assert sent == _visible_rows(city.database_url, role, table), (
+                assert sent == _visible_rows(city.database_url, role, table,
+                                                     sub.subscriber), (
                     sub.subscriber, slice_, kind)
                 checked += sent
     assert checked > 0
@@ -102,7 +103,7 @@ def test_a_new_subscriber_is_sent_its_whole_view_once(feed_city, tmp_path, monke
     assert replayed and replayed == _views(city.database_url)[office.partner_id]
     with psycopg.connect(city.database_url) as conn:
         # Everyone else only got what that night changed for them.
-        row = conn.execute("SELECT count(*) FROM warehouse.feed_outbox WHERE run_id LIKE "
+        row = conn.execute("SELECT count(*) FROM ops.feed_outbox WHERE run_id LIKE "
                            "'with-office%%' AND subscriber <> %s", (office.partner_id,)).fetchone()
     assert row == (0,)
 
@@ -117,12 +118,12 @@ def test_the_outbox_commits_with_the_facts_or_not_at_all(feed_city):
             conn.execute(text("""CREATE OR REPLACE FUNCTION warehouse.fail_accounting()
                 RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
                   RAISE EXCEPTION 'accounting refused'; END $$"""))
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON warehouse.accounting"
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON ops.accounting"
                               " FOR EACH STATEMENT EXECUTE FUNCTION warehouse.fail_accounting()"))
         with pytest.raises(Exception, match="accounting refused"):
             load_day(engine, city.days[0], "doomed")
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM warehouse.feed_outbox")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM ops.feed_outbox")).scalar() == 0
             assert conn.execute(text("SELECT count(*) FROM warehouse.fact_enrollment")
                                 ).scalar() == 0
 
@@ -136,10 +137,10 @@ def test_the_nightly_report_shows_each_feeds_last_version_lag_and_the_days_chang
     day = city.days[-1]
     with psycopg.connect(city.database_url) as conn:
         expected = {(s, f"{k} {op}s"): n for s, k, op, n in conn.execute(
-            "SELECT subscriber, kind, operation, count(*) FROM warehouse.feed_outbox"
+            "SELECT subscriber, kind, operation, count(*) FROM ops.feed_outbox"
             " WHERE run_id = %s GROUP BY 1, 2, 3", (f"night-{day}",))}
         last: dict[str, int] = dict(conn.execute(
-            "SELECT subscriber, max(version) FROM warehouse.feed_outbox GROUP BY 1").fetchall())
+            "SELECT subscriber, max(version) FROM ops.feed_outbox GROUP BY 1").fetchall())
     with scoped_engine(city.database_url) as engine:
         figures = day_figures(engine, day)
 

@@ -6,13 +6,13 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 
+from adapters.database import scoped_engine
 from partners.follow import Follower, Mirror, UnknownContract
 from quality.sync_check import check_sync, render
 from schemas.topics import sync_topic
 from tests.support.feed import follow_once, relay_settings, topic_records
 from tests.support.landing import land_directly
 from tests.support.nightly import load_days
-from warehouse.db import scoped_engine
 from warehouse.erasure import erase_person
 from warehouse.feed_views import subscriber_view
 from warehouse.outbox import subscriptions
@@ -46,7 +46,7 @@ def test_every_mirror_equals_its_subscribers_view_after_a_week_replay_backfill_a
     load_days(city.database_url, city.days, "backfill")
     load_days(city.database_url, city.days[-2:], "rerun")
     with psycopg.connect(city.database_url) as conn:
-        row = conn.execute("SELECT person FROM warehouse.feed_published WHERE person IS NOT"
+        row = conn.execute("SELECT person FROM ops.feed_published WHERE person IS NOT"
                            " NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
     assert row
     with scoped_engine(city.database_url) as engine:
@@ -71,7 +71,7 @@ def test_the_topic_holds_every_change_once_in_version_order(feed_city, kafka_boo
     with psycopg.connect(city.database_url) as conn:
         written: dict[str, list[int]] = dict(conn.execute(
             "SELECT subscriber, array_agg(version ORDER BY version)"
-            " FROM warehouse.feed_outbox GROUP BY 1").fetchall())
+            " FROM ops.feed_outbox GROUP BY 1").fetchall())
     for subscriber, versions in written.items():
         records = topic_records(kafka_bootstrap, sync_topic(subscriber))
         on_topic = [int(dict(r.headers)["ce_changeversion"]) for r in records]
@@ -90,9 +90,9 @@ def test_a_relay_that_died_before_recording_its_progress_sends_nothing_twice(
     _relay(city.database_url, kafka_bootstrap)
     with psycopg.connect(city.database_url) as conn:
         # As if the broker had acknowledged everything and the relay died before recording it.
-        conn.execute("UPDATE warehouse.feed_relay SET relayed_version = 0")
+        conn.execute("UPDATE ops.feed_relay SET relayed_version = 0")
         written: dict[str, int] = dict(conn.execute(
-            "SELECT subscriber, count(*) FROM warehouse.feed_outbox GROUP BY 1").fetchall())
+            "SELECT subscriber, count(*) FROM ops.feed_outbox GROUP BY 1").fetchall())
 
     stats = _relay(city.database_url, kafka_bootstrap)
 
@@ -104,7 +104,7 @@ def test_a_relay_that_died_before_recording_its_progress_sends_nothing_twice(
 
 def _subscriber_with_changes(city) -> str:
     with psycopg.connect(city.database_url) as conn:
-        row = conn.execute("SELECT subscriber FROM warehouse.feed_subscriber"
+        row = conn.execute("SELECT subscriber FROM ops.feed_subscriber"
                            " ORDER BY last_version DESC, subscriber LIMIT 1").fetchone()
     assert row
     return str(row[0])

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from kafka.errors import KafkaError
 
+from adapters.kafka import ensure_topics
 from infra.kafka import security
 from infra.kafka import service as kafka_service
-from infra.kafka.topics import ensure_topics
 from infra.local import LocalServices
 from partners.follow import Follower, Mirror
 from schemas.topics import events_topic, sync_topic
@@ -20,7 +20,7 @@ from tests.integration.security.conftest import free_port
 from tests.integration.security.test_kafka_acls import REFUSED_WITHIN_MS, _marker, _read
 from tests.support.feed import feed_registry
 from tests.support.seed import Seeded, derived_seed
-from warehouse.relay import TOPIC_CONFIG, Change, message_headers
+from warehouse.relay import Change, message_headers
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def feeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Feeds]:
     kafka_service.start(cfg)
     try:
         ensure_topics(security.admin_bootstrap(cfg), [sync_topic(i) for i in ids.values()],
-                      partitions=1, overrides=TOPIC_CONFIG, **security.admin_options(cfg))
+                      partitions=1, **security.admin_options(cfg))
         security.provision(cfg, registry)
         yield Feeds(cfg, ids)
     finally:

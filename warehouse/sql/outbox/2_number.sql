@@ -2,6 +2,6 @@
 -- only grow, and loads (like erasures) take turns on one lock.
 CREATE TEMP TABLE feed_numbered ON COMMIT DROP AS
 SELECT c.*, s.last_version + row_number() OVER (
-           PARTITION BY c.subscriber ORDER BY c.kind, c.record_key COLLATE "C") AS version
+           PARTITION BY c.subscriber ORDER BY c.kind, c.record_key COLLATE "C") AS version  -- noqa: RF02
 FROM feed_changes c
-JOIN warehouse.feed_subscriber s ON s.subscriber = c.subscriber
+JOIN ops.feed_subscriber s ON s.subscriber = c.subscriber

@@ -16,4 +16,4 @@ FROM warehouse.fact_certificate f
 JOIN feed_targets t ON t.slice = 'certificate_outcomes' AND t.partner_id = f.partner_id
 LEFT JOIN warehouse.fact_subsidy_eligibility s
   ON s.certificate_number = f.certificate_number AND s.person = f.person
-WHERE f.person IN (SELECT person FROM feed_persons)
+WHERE f.person IN (SELECT fp.person FROM feed_persons AS fp)

@@ -14,4 +14,4 @@ SELECT t.subscriber, 'evaluation' AS kind,
 FROM warehouse.fact_evaluation f
 JOIN warehouse.agency_district a ON a.district_code = f.district_code
 JOIN feed_targets t ON t.slice = 'district' AND t.agency = a.agency
-WHERE f.person IN (SELECT person FROM feed_persons)
+WHERE f.person IN (SELECT fp.person FROM feed_persons AS fp)

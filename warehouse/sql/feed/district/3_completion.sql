@@ -12,4 +12,4 @@ JOIN warehouse.fact_enrollment e
   ON e.partner_id = c.partner_id AND e.enrollment_id = c.enrollment_id AND e.person = c.person
 JOIN warehouse.agency_district a ON a.district_code = e.district_code
 JOIN feed_targets t ON t.slice = 'district' AND t.agency = a.agency
-WHERE c.person IN (SELECT person FROM feed_persons)
+WHERE c.person IN (SELECT fp.person FROM feed_persons AS fp)

@@ -14,4 +14,4 @@ SELECT t.subscriber, 'subsidy_decision' AS kind,
 FROM warehouse.fact_subsidy_eligibility s
 JOIN warehouse.agency_district a ON a.district_code = s.district_code
 JOIN feed_targets t ON t.slice = 'district' AND t.agency = a.agency
-WHERE s.person IN (SELECT person FROM feed_persons)
+WHERE s.person IN (SELECT fp.person FROM feed_persons AS fp)

@@ -18,4 +18,4 @@ JOIN warehouse.feed_lifecycle l
   ON l.partner_id = e.partner_id AND l.enrollment_id = e.enrollment_id AND l.person = e.person
 LEFT JOIN warehouse.fact_completion c
   ON c.partner_id = e.partner_id AND c.enrollment_id = e.enrollment_id AND c.person = e.person
-WHERE e.person IN (SELECT person FROM feed_persons)
+WHERE e.person IN (SELECT fp.person FROM feed_persons AS fp)

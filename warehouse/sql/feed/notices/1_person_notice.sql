@@ -7,7 +7,7 @@ SELECT t.subscriber, 'notice' AS kind,
            'kind', d.kind, 'severity', d.severity, 'business_day', d.business_day,
            'reference', d.reference, 'event_id', d.event_id,
            'detail', d.detail - 'canonical' - 'first_partner' - 'first_certificate',
-           'counterparts', CASE WHEN other.partner_id IS NULL THEN '[]'::jsonb
+           'counterparts', CASE WHEN other.partner_id IS NULL THEN CAST('[]' AS jsonb)
                                 ELSE jsonb_build_array(jsonb_build_object(
                                     'partner_id', other.partner_id, 'role', p.role)) END
        ) AS payload
@@ -18,4 +18,4 @@ CROSS JOIN LATERAL (SELECT nullif(CASE d.kind
         WHEN 'double_claim' THEN d.detail->>'first_partner' END, d.partner_id) AS partner_id
 ) other
 LEFT JOIN warehouse.dim_partner p ON p.partner_id = other.partner_id
-WHERE d.person IN (SELECT person FROM feed_persons)
+WHERE d.person IN (SELECT fp.person FROM feed_persons AS fp)

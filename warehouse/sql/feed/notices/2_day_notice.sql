@@ -5,7 +5,7 @@ SELECT t.subscriber, 'notice' AS kind,
        jsonb_build_object(
            'kind', d.kind, 'severity', d.severity, 'business_day', d.business_day,
            'reference', d.reference, 'event_id', d.event_id, 'detail', d.detail,
-           'counterparts', '[]'::jsonb) AS payload
+           'counterparts', CAST('[]' AS jsonb)) AS payload
 FROM warehouse.discrepancy d
 JOIN feed_targets t ON t.slice = 'notices' AND t.partner_id = d.partner_id
 WHERE d.person IS NULL AND d.business_day = ANY(CAST(:days AS date[]))

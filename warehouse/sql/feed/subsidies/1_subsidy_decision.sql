@@ -19,4 +19,4 @@ JOIN feed_targets t ON t.slice = 'subsidies'
 -- The first claim is the same person's: restated with this one.
 LEFT JOIN warehouse.fact_subsidy_eligibility f
   ON f.certificate_number = s.first_claim_number AND f.person = s.person
-WHERE s.person IN (SELECT person FROM feed_persons)
+WHERE s.person IN (SELECT fp.person FROM feed_persons AS fp)
