@@ -196,6 +196,10 @@ func follow(ctx context.Context, subscriber, bootstrap, mirrorPath, schemaDir, u
 	start := kgo.NewOffset().AtStart()
 	if next >= 0 {
 		start = kgo.NewOffset().At(next)
+	} else {
+		// A new mirror reads from the start; an empty or missing feed (a subscriber with no
+		// change yet) then leaves nothing to wait for.
+		next = 0
 	}
 	opts, err := clientOptions(bootstrap, user, caFile)
 	if err != nil {

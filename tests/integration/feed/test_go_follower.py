@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from adapters.kafka import ensure_topics
 from infra.local import REPO_ROOT
 from partners.follow import Mirror
 from schemas.topics import sync_topic
@@ -31,12 +32,12 @@ def go_follower() -> Path:
     return BINARY
 
 
-def _follow(binary: Path, bootstrap: str, subscriber: str, mirror: Path
-            ) -> subprocess.CompletedProcess[str]:
+def _follow(binary: Path, bootstrap: str, subscriber: str, mirror: Path, *,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(binary), "-bootstrap", bootstrap, "-subscriber", subscriber, "-mirror", str(mirror),
          "-schemas", str(REPO_ROOT / "schemas" / "json" / "sync"), "-once"],
-        capture_output=True, text=True, timeout=300, check=False)
+        capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _rows(path: Path) -> dict:
@@ -83,3 +84,15 @@ def test_the_go_subscriber_mirrors_every_view_and_refuses_an_unknown_contract(
     assert refused.returncode == 3
     assert "does not know" in refused.stderr and "nothing from this change on" in refused.stderr
     assert _rows(tmp_path / f"{subscriber}.sqlite") == views[subscriber]
+
+
+def test_the_go_subscriber_of_a_feed_with_no_change_yet_catches_up_at_once(
+        go_follower, kafka_bootstrap, seeded, tmp_path):
+    subscriber = seeded.partner_id()
+    ensure_topics(kafka_bootstrap, [sync_topic(subscriber)], partitions=1)
+
+    done = _follow(go_follower, kafka_bootstrap, subscriber, tmp_path / "empty.sqlite",
+                   timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert _rows(tmp_path / "empty.sqlite") == {}
