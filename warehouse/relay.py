@@ -42,6 +42,7 @@ from warehouse.outbox import CHANNEL
 log = logging.getLogger("skillsync.relay")
 
 LOCK = "SELECT pg_advisory_lock(hashtext('skillsync.relay'))"
+RECONNECT_BACKOFF_MAX_MS = 1000
 
 
 @dataclass
@@ -209,8 +210,13 @@ class Relay:
                                                 + len(changes))
 
     def _client_options(self) -> dict[str, Any]:
-        return {"bootstrap_servers": self.settings.kafka.servers,
-                **self.settings.kafka.kafka_security()}
+        return {"bootstrap_servers": self.settings.kafka.servers, **self._connection_options()}
+
+    def _connection_options(self) -> dict[str, Any]:
+        # A client's own reconnect back-off grows to 30 s, longer than a broker takes to
+        # restart; the relay backs off itself (the feed's backoff settings) and starts afresh.
+        return {**self.settings.kafka.kafka_security(),
+                "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS}
 
     def _producer_or_connect(self) -> KafkaProducer:
         if self._producer is None:
@@ -228,7 +234,7 @@ class Relay:
         feed = self.settings.feed
         ensure_topics(self.settings.kafka.bootstrap_servers, [topic], partitions=1,
                       replication=feed.replication_factor, overrides=feed.topic_config,
-                      **self.settings.kafka.kafka_security())
+                      **self._connection_options())
         self._topics.add(topic)
 
     def _reset(self) -> None:
