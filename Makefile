@@ -27,7 +27,7 @@ demo: install ## set everything up and run a simulated night through the whole p
 	$(PY) -m infra demo --events $(EVENTS) --seed $(SEED)
 
 test: install ## run the tests (unit, integration on real Kafka and PostgreSQL, end to end)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 test-fast: install ## unit tests only
 	$(PY) -m pytest -q tests/unit

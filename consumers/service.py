@@ -296,7 +296,10 @@ class IngestService:
         # With a batch landing, take only what is already fetched: if nothing is, the wait
         # is better spent finishing that batch.
         landing = self._in_flight is not None
-        polled = consumer.poll(timeout_ms=0 if landing else 500)
+        # A poll can raise when the broker is away at the moment it looks for the group's
+        # coordinator; the broker coming back is waited for like any unavailable service.
+        polled = self._with_retry(lambda: consumer.poll(timeout_ms=0 if landing else 500),
+                                  what="kafka")
         self._notice_recreated_topics(consumer)
         if self._positions.to_restore:
             # Positions read from PostgreSQL must include the batch in flight.
@@ -402,8 +405,14 @@ class IngestService:
         partitions = [TopicPartition(topic, partition)
                       for topic in sorted(consumer.subscription() or ())
                       for partition in sorted(consumer.partitions_for_topic(topic) or ())]
-        with self._watchdog.kafka_call("end_offsets"):
-            ends = consumer.end_offsets(partitions)
+        try:
+            with self._watchdog.kafka_call("end_offsets"):
+                ends = consumer.end_offsets(partitions)
+                reading = {tp: consumer.position(tp) for tp in partitions if tp in assigned}
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return None  # the broker is away: asked again on a later turn
         others = [tp for tp in partitions if tp not in assigned]
         landed = self._with_retry(
             lambda: self._lander.positions((tp.topic, tp.partition) for tp in others),
@@ -411,7 +420,7 @@ class IngestService:
         behind: Behind = {}
         for tp in partitions:
             if tp in assigned:
-                read_to = consumer.position(tp)
+                read_to = reading[tp]
                 metrics.LAG.labels(tp.topic, str(tp.partition)).set(
                     max(0, ends[tp] - (read_to or 0)))
             else:
@@ -716,6 +725,10 @@ def _keep_membership(consumer: KafkaConsumer) -> None:
     try:
         for tp, records in consumer.poll(timeout_ms=0).items():
             consumer.seek(tp, records[0].offset)
+    except KafkaError as exc:
+        # The broker may be away as well: the wait this serves goes on either way.
+        if not exc.retriable:
+            raise
     finally:
         consumer.resume(*consumer.paused())
 

@@ -31,10 +31,10 @@ def print_summary(database_url: str, business_day: date, manifest: dict[str, Any
         redelivered = _scalar(conn, "SELECT count(*) FROM staging.redeliveries "
                                     "WHERE append_day = %s", (business_day,))
         # A certificate number claimed by two people is one conflict, whatever rows record it;
-        # any other finding is one per day, partner and reference (two partners' gaps are two).
+        # any other finding is one per day, partner and reference, as the manifest counts them.
         found_kinds: Counter[str] = Counter(dict(conn.execute(
             "SELECT kind, count(DISTINCT CASE WHEN kind = 'certificate_number_conflict' "
-            "THEN reference ELSE business_day::text || partner_id || reference END) "
+            "THEN reference ELSE concat_ws('|', business_day, partner_id, reference) END) "
             "FROM warehouse.discrepancy GROUP BY 1"
         ).fetchall()))
         subsidy = [n for (n,) in conn.execute(

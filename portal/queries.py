@@ -254,6 +254,8 @@ ERROR_DISCREPANCIES = text(
        GROUP BY d.business_day ORDER BY d.business_day DESC""")
 
 # Airflow's metadata database (read with its own login, no scope: no warehouse rows there).
+# Latest asked for first (triggered, or due), not latest night: a rerun of an earlier night
+# is the news.
 NIGHTLY_RUNS = text(
     """SELECT r.run_id, r.run_type, r.state, r.logical_date, r.start_date, r.end_date,
               r.conf->>'business_day' AS business_day,
@@ -261,5 +263,5 @@ NIGHTLY_RUNS = text(
                WHERE t.dag_id = r.dag_id AND t.run_id = r.run_id
                  AND t.state IN ('failed', 'upstream_failed')) AS failed_tasks
        FROM dag_run r WHERE r.dag_id = :dag_id
-       ORDER BY coalesce(r.logical_date, r.run_after) DESC LIMIT :limit""")
+       ORDER BY r.run_after DESC LIMIT :limit""")
 DAG_PAUSED = text("SELECT is_paused FROM dag WHERE dag_id = :dag_id")

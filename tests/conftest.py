@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import hypothesis
-import hypothesis.configuration
 import psycopg
 import pytest
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from infra import airflow as local_airflow
 from infra import postgres as local_postgres
@@ -55,11 +53,8 @@ _UNSUBSCRIBED_REGISTRY.parent.mkdir(parents=True, exist_ok=True)
 _UNSUBSCRIBED_REGISTRY.write_text(re.sub(r"(?m)^feeds\s*=.*\n", "", REGISTRY_PATH.read_text(
     encoding="utf-8")), encoding="utf-8")
 os.environ.setdefault("SKILLSYNC_PARTNERS_REGISTRY", str(_UNSUBSCRIBED_REGISTRY))
-hypothesis.settings.register_profile("skillsync", database=DirectoryBasedExampleDatabase(
-    TEST_SERVICES.state_dir / "hypothesis"))
-hypothesis.settings.load_profile("skillsync")
-# Its caches (constants, unicode tables) too: by default they go to ./.hypothesis.
-hypothesis.configuration.set_hypothesis_home_dir(TEST_SERVICES.state_dir / "hypothesis-home")
+# Hypothesis keeps more than its example database there (a cache of constants, for one).
+set_hypothesis_home_dir(TEST_SERVICES.state_dir / "hypothesis")
 # Folders a test run may write in (besides temporary folders outside the checkout).
 _WRITABLE = (TEST_SERVICES.state_dir, REPO_ROOT / ".git", REPO_ROOT / ".venv")
 _CACHES = {"__pycache__", ".mypy_cache", ".ruff_cache"}

@@ -202,10 +202,20 @@ class Traffic:
                 "WHERE topic = ANY(%s) GROUP BY 1, 2", (sorted({t for t, _ in ends}),))}
         return sum(max(0, end - landed.get(tp, 0)) for tp, end in ends.items())
 
-    def wait_caught_up(self, database_url: str, *, bound_s: float = LAG_BOUND_S) -> float:
-        """Seconds until lag is zero; fails the test past the stated bound."""
+    def wait_caught_up(self, database_url: str, *, consumer: ConsumerProcess | None = None,
+                       bound_s: float = LAG_BOUND_S) -> float:
+        """Seconds until lag is zero; fails the test past the stated bound, or at once if the
+        one consumer that should catch up has exited (naming its last words)."""
         started = time.monotonic()
-        wait_for(lambda: self.lag(database_url) == 0, timeout=bound_s,
+
+        def caught_up() -> bool:
+            if consumer is not None and consumer.proc.poll() is not None:
+                last_words = "\n".join(consumer.log_lines()[-40:])
+                raise AssertionError(f"the consumer exited ({consumer.proc.returncode}) with "
+                                     f"lag {self.lag(database_url)}:\n{last_words}")
+            return self.lag(database_url) == 0
+
+        wait_for(caught_up, timeout=bound_s,
                  what=f"consumer lag back to zero within {bound_s:.0f}s")
         return round(time.monotonic() - started, 1)
 

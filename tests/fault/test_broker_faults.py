@@ -15,17 +15,18 @@ from infra.kafka import service as local_kafka
 from infra.local import REPO_ROOT, LocalServices
 from infra.process import read_pid
 from schemas.topics import events_topic, rejects_topic
-from tests.fault.harness import SHORT, Traffic, finish_publishing, kill_hard
+from tests.fault.harness import SHORT, Traffic, finish_publishing, hooked_consumer, kill_hard
 from tests.support.cluster import LocalCluster
 from tests.support.consumers import free_port, own_postgres, process_env, running
+from tests.support.seed import Seeded
 
 pytestmark = pytest.mark.integration
 
 ROLES = ("training_platform", "technician_college", "evaluation_org")
 
 
-def _partners() -> dict[str, str]:
-    return {role: f"t{uuid.uuid4().hex[:10]}" for role in ROLES}
+def _partners(seeded: Seeded) -> dict[str, str]:
+    return {role: seeded.partner_id() for role in ROLES}
 
 
 def _topics(partners: dict[str, str]) -> list[str]:
@@ -52,9 +53,9 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def test_a_broker_sigkilled_and_restarted_under_load_loses_nothing(
-        scale, tmp_path, own_kafka: LocalServices):
+        scale, tmp_path, own_kafka: LocalServices, seeded: Seeded):
     bootstrap = own_kafka.kafka_bootstrap
-    partners = _partners()
+    partners = _partners(seeded)
     ensure_topics(bootstrap, _topics(partners))
     traffic = Traffic.simulated(partners, scale, seed=505)
     rng = random.Random(505)
@@ -73,7 +74,7 @@ def test_a_broker_sigkilled_and_restarted_under_load_loses_nothing(
                 time.sleep(rng.uniform(1.0, 4.0))
                 local_kafka.start(own_kafka)
             finish_publishing(publisher, timeout=600)
-            recovery = traffic.wait_caught_up(database_url)
+            recovery = traffic.wait_caught_up(database_url, consumer=consumer)
             alive = consumer.proc.poll() is None
         assert alive, "the consumer must ride out the broker's death, not exit"
         traffic.verify(database_url, tmp_path, scenario="broker SIGKILL and restart under load",
@@ -81,8 +82,8 @@ def test_a_broker_sigkilled_and_restarted_under_load_loses_nothing(
 
 
 def test_partition_leaders_killed_repeatedly_in_a_three_broker_cluster_lose_nothing(
-        scale, tmp_path, cluster: LocalCluster):
-    partners = _partners()
+        scale, tmp_path, cluster: LocalCluster, seeded: Seeded):
+    partners = _partners(seeded)
     topics = _topics(partners)
     cluster.create_topics(topics)
     cluster.wait_in_sync(topics)
@@ -106,7 +107,7 @@ def test_partition_leaders_killed_repeatedly_in_a_three_broker_cluster_lose_noth
                 # fewer than min.insync, so writes would stop rather than risk a loss.
                 cluster.wait_in_sync(topics)
             finish_publishing(publisher, timeout=600)
-            recovery = traffic.wait_caught_up(database_url)
+            recovery = traffic.wait_caught_up(database_url, consumer=consumer)
             alive = consumer.proc.poll() is None
         assert alive, "the consumer must ride out leader elections, not exit"
         traffic.verify(database_url, tmp_path, scenario="3-broker cluster, leader killed "
@@ -116,13 +117,13 @@ def test_partition_leaders_killed_repeatedly_in_a_three_broker_cluster_lose_noth
 
 @pytest.mark.fault_short
 def test_a_consumer_started_while_the_broker_is_down_waits_for_it_and_lands_everything(
-        tmp_path, own_kafka: LocalServices):
+        tmp_path, own_kafka: LocalServices, seeded: Seeded):
     """Once the short broker-kill run failed its lag bound: its first kill came before the
     consumer had connected, and kafka-python's reconnect backoff (growing about fourfold per
     failure, to 30 s) outgrew the 30 s its constructor allows for bootstrapping. The process
     died with a traceback and nothing landed after that."""
     bootstrap = own_kafka.kafka_bootstrap
-    partners = _partners()
+    partners = _partners(seeded)
     ensure_topics(bootstrap, _topics(partners))
     traffic = Traffic.simulated(partners, SHORT, seed=707)
     with own_postgres() as (_, database_url):
@@ -133,8 +134,41 @@ def test_a_consumer_started_while_the_broker_is_down_waits_for_it_and_lands_ever
             time.sleep(12)  # past the client's fourth reconnect backoff
             local_kafka.start(own_kafka)
             traffic.publish(bootstrap)
-            recovery = traffic.wait_caught_up(database_url)
+            recovery = traffic.wait_caught_up(database_url, consumer=consumer)
             alive = consumer.proc.poll() is None
         assert alive, "the consumer must wait for the broker, not die"
         traffic.verify(database_url, tmp_path, scenario="consumer started with the broker down",
+                       scale=SHORT, lag_recovery_s=recovery)
+
+
+@pytest.mark.fault_short
+def test_a_consumer_whose_poll_meets_the_refused_broker_waits_and_lands_everything(
+        tmp_path, own_kafka: LocalServices, seeded: Seeded):
+    """Once both short broker-kill runs failed their lag bound because the consumer had died:
+    a poll made while the broker was away looked for the group's coordinator, kafka-python
+    raised the refused connection out of poll, and the service loop took it for fatal. The
+    hooked consumer meets that timing on every poll while the broker is away."""
+    bootstrap = own_kafka.kafka_bootstrap
+    partners = _partners(seeded)
+    ensure_topics(bootstrap, _topics(partners))
+    traffic = Traffic.simulated(partners, SHORT, seed=708)
+    with own_postgres() as (_, database_url):
+        env = process_env(tmp_path, kafka_bootstrap=bootstrap, database_url=database_url,
+                          partners=partners, batch_size="200")
+        consumer = hooked_consumer(env, tmp_path / "consumer.log",
+                                   module="tests.fault.unlucky_consumer")
+        try:
+            consumer.wait_logged("partitions assigned", timeout=120)
+            kill_hard(read_pid(local_kafka.pid_file(own_kafka)))
+            time.sleep(10)  # some twenty polls with no broker to ask for the coordinator
+            local_kafka.start(own_kafka)
+            # Everything is sent once the broker is back: only a consumer still at work lands it.
+            traffic.publish(bootstrap)
+            recovery = traffic.wait_caught_up(database_url, consumer=consumer)
+            waited = [e for e in consumer.logged("service unavailable, retrying")
+                      if e.get("service") == "kafka"]
+        finally:
+            consumer.kill()
+        assert waited, "the refused polls were waited out as an unavailable broker"
+        traffic.verify(database_url, tmp_path, scenario="poll refused while the broker is away",
                        scale=SHORT, lag_recovery_s=recovery)

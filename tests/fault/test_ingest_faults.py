@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -28,9 +27,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
 
 def test_a_broker_outage_under_load_loses_nothing_and_rejects_only_the_poison(
-        own_kafka, database_url, pseudonymiser):
+        own_kafka, database_url, pseudonymiser, seeded):
     bootstrap = own_kafka.kafka_bootstrap
-    pid = f"t{uuid.uuid4().hex[:10]}"
+    pid = seeded.partner_id()
     partners = {"training_platform": pid}
     ensure_topics(bootstrap, [events_topic(pid), rejects_topic(pid)])
     refused = poison(pid)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 # Where a killed load is caught: the first while it deletes the day's facts, the second with
 # every fact written and only its bookkeeping row to go.
-HOLD_POINTS = ("partner_scorecard", "load_runs")
+HOLD_POINTS = ("warehouse.partner_scorecard", "ops.load_runs")
 
 
 @pytest.fixture
@@ -48,9 +48,9 @@ def _load(database_url: str, day: date, run_id: str) -> subprocess.Popen[bytes]:
 
 @contextlib.contextmanager
 def held(database_url: str, table: str) -> Iterator[None]:
-    """Block writes to a warehouse table (reads go on) until the block ends."""
+    """Block writes to a table the load writes (reads go on) until the block ends."""
     with psycopg.connect(database_url) as conn:
-        conn.execute(f"LOCK TABLE warehouse.{table} IN EXCLUSIVE MODE")
+        conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
         yield
         conn.rollback()
 
@@ -84,7 +84,7 @@ def test_a_load_killed_mid_transaction_leaves_nothing_and_its_retry_matches_a_cl
                 def reached(v: subprocess.Popen[bytes] = victim) -> bool:
                     return _waiting_on_lock(database_url) or v.poll() is not None
 
-                wait_for(reached, timeout=120, what=f"the load to reach warehouse.{table}")
+                wait_for(reached, timeout=120, what=f"the load to reach {table}")
                 assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
                 victim.send_signal(signal.SIGKILL)
                 victim.wait(timeout=30)

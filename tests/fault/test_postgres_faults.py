@@ -75,7 +75,7 @@ def test_backends_terminated_and_the_server_restarted_mid_batch_lose_nothing(
                 local_postgres.start(cfg)
                 restarts += 1
             finish_publishing(publisher, timeout=300)
-            recovery = traffic.wait_caught_up(database_url)
+            recovery = traffic.wait_caught_up(database_url, consumer=consumer)
             alive = consumer.proc.poll() is None
         assert alive, "the consumer must ride out PostgreSQL failures, not exit"
         traffic.verify(database_url, tmp_path, scenario="PostgreSQL backend terminated and "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,17 @@ from tests.support.consumers import (
 )
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
+from tests.support.seed import Seeded
 
 pytestmark = pytest.mark.integration
 
 ROLES = ("training_platform", "technician_college", "evaluation_org")
 
 
-def _partners(new_partners, *late: str) -> dict[str, str]:
+def _partners(new_partners, seeded: Seeded, *late: str) -> dict[str, str]:
     made = new_partners(*ROLES)
     # Partners whose topics do not exist yet: created while the consumer runs.
-    made.update({f"training_platform#{name}": f"t{uuid.uuid4().hex[:10]}" for name in late})
+    made.update({f"training_platform#{name}": seeded.partner_id() for name in late})
     return made
 
 
@@ -65,15 +65,15 @@ def test_a_wedged_member_says_so_exits_for_its_supervisor_and_nothing_is_lost(
 
     # The supervisor starts it again: it resumes from PostgreSQL's positions.
     with running(env, tmp_path / "restarted.log") as restarted:
-        recovery = traffic.wait_caught_up(database_url)
+        recovery = traffic.wait_caught_up(database_url, consumer=restarted)
         assert restarted.proc.poll() is None
     traffic.verify(database_url, tmp_path, scenario=f"wedged member ({mode})", scale=scale,
                    lag_recovery_s=recovery, noticed_s=noticed_s)
 
 
 def test_a_member_that_loses_the_join_a_new_topic_starts_recovers_in_place(
-        scale, tmp_path, kafka_bootstrap, database_url, new_partners):
-    partners = _partners(new_partners, "late")
+        scale, tmp_path, kafka_bootstrap, database_url, new_partners, seeded):
+    partners = _partners(new_partners, seeded, "late")
     late = partners.pop("training_platform#late")
     traffic = Traffic.simulated(partners, scale, seed=910)
     # Time for the join to be asked for again before the stall check would end the member.
@@ -94,7 +94,7 @@ def test_a_member_that_loses_the_join_a_new_topic_starts_recovers_in_place(
         wait_for(lambda: sum(p == late for p, _ in landed(database_url)) == count,
                  timeout=180, what="the new topic's events landed")
         publisher.join(timeout=600)
-        recovery = traffic.wait_caught_up(database_url)
+        recovery = traffic.wait_caught_up(database_url, consumer=member)
         alive = member.proc.poll() is None
         member.terminate(timeout=60)
     finally:
@@ -111,7 +111,7 @@ def test_transactional_partners_leave_no_lag_behind_their_commit_markers(
     env = _env(tmp_path, kafka_bootstrap, database_url, traffic.partners)
     with running(env, tmp_path / "consumer.log") as consumer:
         traffic.publish_in_transactions(kafka_bootstrap)
-        recovery = traffic.wait_caught_up(database_url)
+        recovery = traffic.wait_caught_up(database_url, consumer=consumer)
 
         def status_lag() -> int:
             return sum(partition_lag(

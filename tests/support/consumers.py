@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +28,7 @@ from infra.local import REPO_ROOT, LocalServices
 from schemas.partners import REGISTRY_PATH, PartnerRegistry
 from schemas.pseudonym import Pseudonymiser
 from tests.support.events import registry_with
+from tests.support.seed import Seeded, derived_seed
 
 
 def topic_pattern(partners: Mapping[str, str]) -> str:
@@ -107,7 +107,8 @@ def process_env(tmp_path: Path, *, kafka_bootstrap: str, database_url: str,
             for role, pid in partners.items()), encoding="utf-8")
     keys = tmp_path / "pseudonym.keys"
     if not keys.exists():
-        keys.write_text(f"t1:{secrets.token_hex(32)}\n")
+        key = Seeded(derived_seed("pseudonym key", *sorted(partners.values()))).key()
+        keys.write_text(f"t1:{key.hex()}\n")
         keys.chmod(0o600)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SKILLSYNC_", "KAFKA_BOOTSTRAP"))}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass
 
 import psycopg
@@ -58,7 +58,7 @@ def _load(database_url: str, run: str) -> None:
 
 
 @pytest.fixture
-def landed_and_loaded(kafka_bootstrap, database_url, new_partners) -> Landed:
+def landed_and_loaded(kafka_bootstrap, database_url, new_partners, seeded) -> Landed:
     """Two enrollments of one person and one each of four others, landed under key k1, loaded."""
     partners = new_partners("training_platform")
     pid = partners["training_platform"]
@@ -66,7 +66,7 @@ def landed_and_loaded(kafka_bootstrap, database_url, new_partners) -> Landed:
     id_number = events[0]["data"]["learner"]["id_number"]
     events[1]["data"]["learner"]["id_number"] = id_number.lower()  # one person, two spellings
     publish(kafka_bootstrap, events_topic(pid), [encode(e) for e in events])
-    first_key = secrets.token_bytes(32)
+    first_key = seeded.key()
     service(kafka_bootstrap, database_url, partners, Pseudonymiser({"k1": first_key}, "k1"),
             group_id=f"first-{pid}").run(until_caught_up=True)
     _load(database_url, "first")
@@ -74,7 +74,8 @@ def landed_and_loaded(kafka_bootstrap, database_url, new_partners) -> Landed:
 
 
 def _rotated(first_key: bytes) -> Pseudonymiser:
-    return Pseudonymiser({"k1": first_key, "k2": secrets.token_bytes(32)}, "k2")
+    # The second key follows from the first, as the run's seed drew it.
+    return Pseudonymiser({"k1": first_key, "k2": hashlib.sha256(first_key).digest()}, "k2")
 
 
 def _erase(world: Landed, keys: Pseudonymiser) -> ErasureResult:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,7 +21,6 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from adapters.kafka import ensure_topics
 from adapters.settings import (
     DatabaseSettings,
     IngestSettings,
@@ -33,15 +32,21 @@ from partners.simulate import simulate
 from portal import accounts
 from portal.db import Database
 from portal.web import Portal
-from schemas.days import SHANGHAI
 from schemas.partners import PartnerRegistry
 from schemas.topics import EVENTS_TOPIC_PATTERN, events_topic, rejects_topic
 from tests.conftest import TEST_SERVICES, Services, _db_url
 from tests.integration.warehouse.conftest import FAULTS, ROLES
-from tests.support.nightly import appended_days, land_simulation, load_days, registry_of
+from tests.support.kafka import fresh_topics
+from tests.support.nightly import (
+    SENDER_CLOCK,
+    appended_days,
+    land_simulation,
+    load_days,
+    registry_of,
+    run_moment,
+)
+from tests.support.seed import Seeded, derived_seed
 
-# Replays a failing run's data: SKILLSYNC_PORTAL_TEST_SEED=<printed seed>.
-SEED = int(os.environ.get("SKILLSYNC_PORTAL_TEST_SEED", "17"))
 PASSWORD = "portal test password"
 DISTRICTS = ("330106", "330108", "330105", "330106", "330108")
 SCREENSHOTS = TEST_SERVICES.state_dir / "screenshots"
@@ -80,20 +85,21 @@ class PortalWeek:
 @pytest.fixture(scope="package")
 def portal_week(services: Services, migrated_template: str, pseudonymiser) -> Iterator[PortalWeek]:
     """A week of five simulated partners with faults, landed through Kafka and loaded."""
-    print(f"portal test data seed: {SEED}")
+    draws = Seeded(derived_seed("portal week"))
     name = f"portal_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(services.admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
     url = _db_url(services.admin_url, name)
-    partners = {f"p{uuid.uuid4().hex[:9]}": role for role in ROLES}
-    ensure_topics(services.kafka_bootstrap, [t for p in partners for t in (events_topic(p),
-                                                                           rejects_topic(p))])
-    first = date.today() - timedelta(days=17)
+    partners = {draws.partner_id("p"): role for role in ROLES}
+    fresh_topics(services.kafka_bootstrap, [t for p in partners
+                                            for t in (events_topic(p), rejects_topic(p))],
+                 SENDER_CLOCK)
+    first = draws.today - timedelta(days=17)
     # Partners in different districts, so two agencies each have certificates to see.
     spread = PartnerRegistry({p.partner_id: replace(p, district_code=district)
                               for p, district in zip(registry_of(partners), DISTRICTS,
                                                      strict=False)})
-    simulation = simulate(first, 900, SEED, FAULTS, 7, registry=spread)
+    simulation = simulate(first, 900, draws.rng.getrandbits(32), FAULTS, 7, registry=spread)
     land_simulation(simulation, bootstrap=services.kafka_bootstrap, database_url=url,
                     partners=partners, pseudonymiser=pseudonymiser)
     days = appended_days(url)
@@ -123,7 +129,7 @@ def nightly_run(portal_week: PortalWeek, airflow_db: Path,
             patch.setenv(key, value)
         day = portal_week.days[-1]
         dag = DagBag(dag_folder=str(dags / "nightly_sync.py")).dags["nightly_sync"]
-        run = dag.test(logical_date=datetime.now(SHANGHAI),
+        run = dag.test(logical_date=run_moment(Seeded(derived_seed("portal run")).rng),
                        run_conf={"business_day": day.isoformat()})
     assert str(run.state) == "success"
     yield run.run_id

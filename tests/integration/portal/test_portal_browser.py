@@ -210,7 +210,8 @@ def test_an_operator_sees_lag_freshness_runs_validation_and_the_paused_warning(
     sign_in(page, base, Logins.users["operator"])
     assert page.url == f"{base}/operator"
     assert page.locator("#paused-warning").is_visible()
-    run = page.locator("#runs tbody tr").first
+    # The Airflow database may hold other nights (other tests, earlier sessions): find ours.
+    run = page.locator(f'#runs tbody tr[data-run-id="{nightly_run}"]')
     assert run.get_attribute("data-state") == "success"
     assert run.locator("a").get_attribute("href") == (
         f"http://airflow.test:8080/dags/nightly_sync/runs/{quote(nightly_run, safe='')}")

@@ -33,6 +33,7 @@ from tests.support.consumers import service, wait_for
 from tests.support.events import encode, enrollment
 from tests.support.kafka import publish
 from tests.support.nightly import appended_days, run_moment
+from tests.support.seed import Seeded, derived_seed
 from warehouse.erasure import main as erasure_main
 
 pytestmark = pytest.mark.integration
@@ -241,7 +242,7 @@ def test_no_plaintext_identity_reaches_postgres_logs_reports_airflow_or_data_doc
     published = [encode(e) for e in (*accepted, extra_field, certificate, bad_check)] + [not_json]
     assert publish(kafka_bootstrap, events_topic(pid), published) == len(published)
     key_file = tmp_path / "pseudonym.keys"
-    key_file.write_text(f"c1:{secrets.token_hex(32)}\n")
+    key_file.write_text(f"c1:{Seeded(derived_seed('canary key', pid)).key().hex()}\n")
     key_file.chmod(0o600)
     pseudonymiser = load_key_file(key_file)
     group = f"canary-{pid}"

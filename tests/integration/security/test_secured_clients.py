@@ -88,7 +88,9 @@ def test_the_kit_stops_naming_the_settings_when_sasl_has_no_password(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("SKILLSYNC_KAFKA_SASL_PASSWORD", raising=False)
 
-    code = partners_main(["rejects", "--partner", "zjgj", "--security-protocol", "SASL_SSL",
+    # Everything else is given, so the one setting missing is the password.
+    code = partners_main(["rejects", "--partner", "zjgj", "--bootstrap-servers", "127.0.0.1:9",
+                          "--security-protocol", "SASL_SSL",
                           "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "partner.zjgj"])
 
     assert code == 2

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from infra.local import LocalServices
 from infra.stack import ensure_pseudonym_key
 from schemas.pseudonym import load_key_file
+from tests.support.seed import Seeded, derived_seed
 
 ID_NUMBER = "11010519491231002X"
 
@@ -20,7 +20,7 @@ def _key_file(tmp_path: Path) -> Path:
 def _rotate(path: Path, key_id: str) -> None:
     """The documented procedure: append a new key line; the last line becomes active."""
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(f"{key_id}:{secrets.token_hex(32)}\n")
+        handle.write(f"{key_id}:{Seeded(derived_seed('rotation', key_id)).key().hex()}\n")
 
 
 def test_the_first_key_is_private_to_its_owner(tmp_path: Path) -> None:
