@@ -12,7 +12,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, ConfigDict, FilePath, SecretStr, model_validator
 
 from schemas.errors import ServiceUnavailable
-from schemas.topics import REJECTS_TOPIC_PREFIX
+from schemas.topics import REJECTS_TOPIC_PREFIX, SYNC_TOPIC_PREFIX
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -25,6 +25,16 @@ TOPIC_CONFIG = {
     # The nightly window is chosen by broker append time: producers' clocks never decide a day.
     "message.timestamp.type": "LogAppendTime",
     "retention.ms": str(30 * 24 * 3600 * 1000),
+    "max.message.bytes": str(EVENTS_MAX_MESSAGE_BYTES),
+}
+
+# A subscriber's sync feed is compacted: the topic keeps each record's latest change, so a new
+# mirror reads a snapshot. Deletes (tombstones) stay readable for 30 days; a mirror away longer
+# rebuilds. Its producer's clock does not matter: versions, not timestamps, order it.
+SYNC_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "delete.retention.ms": str(30 * 86_400_000),
+    "min.compaction.lag.ms": str(3_600_000),
     "max.message.bytes": str(EVENTS_MAX_MESSAGE_BYTES),
 }
 
@@ -77,7 +87,10 @@ class KafkaClientSecurity(BaseModel):
 
 
 def topic_config(name: str) -> dict[str, str]:
-    """The configuration a partner topic is created with (rejects topics admit more bytes)."""
+    """The configuration a topic is created with: a partner's events topic, its rejects topic
+    (which admits more bytes), or a subscriber's compacted sync feed."""
+    if name.startswith(SYNC_TOPIC_PREFIX):
+        return dict(SYNC_TOPIC_CONFIG)
     if name.startswith(REJECTS_TOPIC_PREFIX):
         return {**TOPIC_CONFIG, "max.message.bytes": str(REJECTS_MAX_MESSAGE_BYTES)}
     return dict(TOPIC_CONFIG)

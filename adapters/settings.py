@@ -163,6 +163,28 @@ class AlertSettings(BaseSettings):
     webhook_url: SecretStr | None = Field(default=None, validation_alias="SKILLSYNC_ALERT_WEBHOOK")
 
 
+class FeedSettings(BaseSettings):
+    """The sync feed's relay (python -m warehouse.relay): how it batches, waits and retries, the
+    subscribers' topics it creates, and how long relayed changes stay in the outbox
+    (SKILLSYNC_FEED_<NAME>). The database and the broker are the shared sections'."""
+
+    model_config = SettingsConfigDict(env_prefix="SKILLSYNC_FEED_", extra="ignore",
+                                      populate_by_name=True, hide_input_in_errors=True)
+
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    # How long the relay waits for a load's notification before looking anyway.
+    idle_wait_s: float = Field(default=5.0, gt=0)
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    replication_factor: int = Field(default=1, ge=1)
+    # Topic configs over the feeds' own (adapters.kafka.SYNC_TOPIC_CONFIG), as JSON.
+    topic_config: dict[str, str] = Field(default_factory=dict)
+    # Relayed changes stay in the outbox this long (for quality.verify --sync), then go.
+    retain_days: int = Field(default=7, ge=0)
+    # How long the nightly run's wait_for_feed looks, each poke, for the relay to catch up.
+    wait_s: float = Field(default=20.0, gt=0)
+
+
 class PortalSettings(BaseSettings):
     """Where the portal listens, what it links to, and how it guards sessions.
 
@@ -288,6 +310,10 @@ class Settings:
     @cached_property
     def alerts(self) -> AlertSettings:
         return self._section("alerts", AlertSettings)
+
+    @cached_property
+    def feed(self) -> FeedSettings:
+        return self._section("feed", FeedSettings)
 
     @cached_property
     def portal(self) -> PortalSettings:

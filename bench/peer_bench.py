@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -66,7 +67,7 @@ from bench.support import (
 from consumers.landing import EVENT_COLUMNS
 from infra.local import REPO_ROOT, LocalServices
 from infra.process import ServiceError
-from schemas.partners import REGISTRY_PATH
+from schemas.partners import REGISTRY_PATH, load_registry
 from schemas.topics import events_topic
 
 SERVICES = LocalServices()
@@ -420,9 +421,14 @@ def prepare(args: argparse.Namespace) -> Bench:
         print("the broker is not a process of this machine: its CPU is not measured")
     partner = f"peer{uuid.uuid4().hex[:8]}"
     registry_file = state / "partners.toml"
-    registry_file.write_text(REGISTRY_PATH.read_text(encoding="utf-8") + (
-        f'\n[[partner]]\npartner_id = "{partner}"\nname = "benchmark partner"\n'
-        'role = "training_platform"\ndistrict_code = "330106"\n'), encoding="utf-8")
+    # The benchmark partner alone, in the registry format every reference tree reads: today's
+    # registry may hold roles (the sync feed's subscribers) an older consumer does not know.
+    families = sorted(next(p for p in load_registry(REGISTRY_PATH)
+                           if p.role == "training_platform").allowed_types)
+    registry_file.write_text(
+        f"[roles.training_platform]\nallowed_types = {json.dumps(families)}\n\n"
+        f'[[partner]]\npartner_id = "{partner}"\nname = "benchmark partner"\n'
+        'role = "training_platform"\ndistrict_code = "330106"\n', encoding="utf-8")
     key_file = state / "pseudonym.keys"
     key_file.write_text(f"b1:{secrets.token_hex(32)}\n")
     key_file.chmod(0o600)

@@ -4,9 +4,11 @@ Runs at 02:00 Asia/Shanghai for the previous business day (Asia/Shanghai calenda
 by broker append time). Steps: wait until the consumers landed everything the broker appended
 before the day's cutoff; validate the day's staging rows with Great Expectations inside
 PostgreSQL (blocking failures stop the run, failing rows are quarantined); reconcile and load
-the warehouse, restating the late days the day reopens; print a summary; write the day's
-report (HTML with charts and JSON, under SKILLSYNC_REPORT_DIR/<day>/); emit the warehouse
-asset. Reruns and backfills of a day leave identical rows.
+the warehouse and, in the same transaction, each subscriber's changes (the sync feed's
+outbox), restating the late days the day reopens; wait until the relay has published those
+changes to every subscriber's feed; print a summary; write the day's report (HTML with charts
+and JSON, under SKILLSYNC_REPORT_DIR/<day>/); emit the warehouse asset. Reruns and backfills
+of a day leave identical rows and send no change.
 
 Manual runs: set `business_day` (YYYY-MM-DD) to (re)load one day; leave it empty for the
 previous day. Backfill: `airflow backfill create --dag-id nightly_sync --from-date ...
@@ -109,6 +111,17 @@ def nightly_sync() -> None:
                 "restated_days": [d.isoformat() for d in result.restated_days],
                 "restated_persons": result.restated_persons}
 
+    @task.sensor(poke_interval=30, timeout=2 * 3600, mode="reschedule")
+    def wait_for_feed(loaded: dict[str, object]) -> PokeReturnValue:
+        """Done once the relay (python -m warehouse.relay) has published every change the
+        load wrote to the subscribers' feeds; after 2 hours it fails and the alert says the
+        feed is behind, by subscriber."""
+        from warehouse.nightly import check_feed
+
+        state = check_feed()
+        print(f"sync feed: {state.describe()}")
+        return PokeReturnValue(is_done=state.caught_up, xcom_value=loaded)
+
     @task
     def summarise(loaded: dict[str, object]) -> dict[str, object]:
         """Counts read back from the warehouse, printed for the operator."""
@@ -131,7 +144,7 @@ def nightly_sync() -> None:
         print(f"report: {files.html} (figures: {files.json})")
         return str(files.html)
 
-    report(summarise(load(validate(wait_for_ingest()))))  # type: ignore[arg-type]
+    report(summarise(wait_for_feed(load(validate(wait_for_ingest())))))  # type: ignore[arg-type]
 
 
 nightly_sync()

@@ -8,6 +8,7 @@ import time
 from datetime import date, datetime, timedelta
 
 from infra import airflow
+from infra.demo_feed import check_mirrors, start_relay, stop_relay
 from infra.local import REPO_ROOT, LocalServices
 
 DEMO_FAULTS = {
@@ -52,7 +53,7 @@ def reset_local_data(cfg: LocalServices) -> None:
     from kafka.admin import KafkaAdminClient
 
     from adapters.kafka import ensure_topics
-    from infra.stack import partner_topics
+    from infra.stack import ensure_sync_topics, partner_topics
     from warehouse.migrate import upgrade
 
     if os.environ.get("SKILLSYNC_DATABASE_URL") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -66,7 +67,8 @@ def reset_local_data(cfg: LocalServices) -> None:
     admin = KafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap)
     try:
         existing = set(admin.list_topics())
-        doomed = [t for t in existing if t.startswith(("skills.events.", "skills.rejects."))]
+        doomed = [t for t in existing
+                  if t.startswith(("skills.events.", "skills.rejects.", "skills.sync."))]
         if doomed:
             admin.delete_topics(doomed)
         deadline = time.monotonic() + 60
@@ -79,6 +81,7 @@ def reset_local_data(cfg: LocalServices) -> None:
     while True:
         try:
             ensure_topics(cfg.kafka_bootstrap, partner_topics(), partitions=cfg.kafka_partitions)
+            ensure_sync_topics(cfg.kafka_bootstrap)
             return
         except Exception:
             if time.monotonic() > deadline:
@@ -108,11 +111,16 @@ def run(events: int, seed: int) -> int:
     append_day = now.date()
     _step(f"nightly_sync for business day {append_day} (airflow dags test)")
     log = cfg.state_dir / "demo" / f"nightly_sync-{append_day}.log"
-    with open(log, "w") as out:
-        done = subprocess.run(
-            airflow.airflow_argv(["dags", "test", "nightly_sync", append_day.isoformat(),
-                                  "--conf", f'{{"business_day": "{append_day}"}}']),
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
+    # The relay publishes the night's changes to the subscribers' feeds as the DAG waits for it.
+    relay = start_relay(env, cfg.state_dir / "demo" / "relay.log")
+    try:
+        with open(log, "w") as out:
+            done = subprocess.run(
+                airflow.airflow_argv(["dags", "test", "nightly_sync", append_day.isoformat(),
+                                      "--conf", f'{{"business_day": "{append_day}"}}']),
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT, check=False)
+    finally:
+        stop_relay(relay)
     print(f"airflow log: {log.relative_to(REPO_ROOT)}")
     if done.returncode != 0:
         print(f"nightly_sync failed (exit {done.returncode}); see the log above", file=sys.stderr)
@@ -124,10 +132,12 @@ def run(events: int, seed: int) -> int:
     reports = sorted((cfg.state_dir / "reports").glob("*/index.html"))
     if reports:
         print("\nreports: " + ", ".join(str(p.relative_to(REPO_ROOT)) for p in reports))
+    _step("every subscriber follows its sync feed (python -m partners follow --once)")
+    mirrored = check_mirrors(env, cfg.state_dir / "demo" / "mirrors")
     print_portal_logins(cfg, env["SKILLSYNC_DATABASE_URL"], append_day)
     print(f"\ndemo finished in {time.monotonic() - started:.0f}s; `make airflow` serves the UI,"
           " `make down` stops the services")
-    return 0 if matches else 1
+    return 0 if matches and mirrored else 1
 
 
 def demo_logins(database_url: str, day: date) -> list[tuple[str, str, str]]:

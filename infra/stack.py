@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from adapters.kafka import ensure_topics
 from infra import airflow, postgres
@@ -32,8 +33,20 @@ def partner_topics() -> list[str]:
 
     names = []
     for partner in load_registry():
-        names += [events_topic(partner.partner_id), rejects_topic(partner.partner_id)]
+        if partner.allowed_types:
+            names += [events_topic(partner.partner_id), rejects_topic(partner.partner_id)]
     return names
+
+
+def sync_topics() -> list[str]:
+    from schemas.topics import sync_topic
+
+    return [sync_topic(p.partner_id) for p in load_registry() if p.feeds]
+
+
+def ensure_sync_topics(bootstrap: str, **client_options: Any) -> list[str]:
+    """The subscribers' compacted feeds, one partition each (the relay makes any missing)."""
+    return ensure_topics(bootstrap, sync_topics(), partitions=1, **client_options)
 
 
 def up(cfg: LocalServices, *, with_airflow: bool = True, with_portal: bool = True) -> None:
@@ -50,12 +63,15 @@ def up(cfg: LocalServices, *, with_airflow: bool = True, with_portal: bool = Tru
         created = ensure_topics(kafka_security.admin_bootstrap(cfg), partner_topics(),
                                 partitions=cfg.kafka_partitions,
                                 **kafka_security.admin_options(cfg))
+        created += ensure_sync_topics(kafka_security.admin_bootstrap(cfg),
+                                      **kafka_security.admin_options(cfg))
         provisioned = kafka_security.provision(cfg, load_registry())
         print(f"security  principals issued {len(provisioned.issued)}, revoked "
               f"{len(provisioned.revoked)}; ACLs created {provisioned.acls_created}, deleted "
               f"{provisioned.acls_deleted}; secrets in {cfg.kafka_secrets_dir}")
     else:
         created = ensure_topics(cfg.bootstrap, partner_topics(), partitions=cfg.kafka_partitions)
+        created += ensure_sync_topics(cfg.bootstrap)
     if created:
         print(f"topics    created {len(created)}")
     ensure_pseudonym_key(cfg)

@@ -1,4 +1,4 @@
-"""Command line of the partners' kit: publish, read rejects, simulate the city's partners."""
+"""Command line of the partners' kit: publish, read rejects, follow the sync feed, simulate."""
 
 from __future__ import annotations
 
@@ -112,6 +112,10 @@ def _parser() -> argparse.ArgumentParser:
             metavar="RATE" if kind is float else "N",
         )
     sim.set_defaults(run=_simulate)
+
+    from partners.follow import add_command as add_follow
+
+    add_follow(commands, connection)
     return parser
 
 

@@ -105,8 +105,10 @@ def notices(request: Request, partner_id: PARTNER_ID, first: DAY = None, last: D
 
 @router.get("/partners/{partner_id}/feed", response_model=m.FeedState)
 def feed(request: Request, partner_id: PARTNER_ID) -> m.FeedState:
-    partner_scope(require(request), partner_id)
-    return reads.feed_state(partner_id)
+    """How far the partner's sync feed is published (the relay against the last change)."""
+    portal = portal_of(request)
+    with portal.db.scoped(partner_scope(require(request), partner_id)) as conn:
+        return reads.feed_state(conn, partner_id)
 
 
 # -- agency -------------------------------------------------------------------------------

@@ -90,8 +90,13 @@ class Notice(BaseModel):
 
 
 class FeedState(BaseModel):
+    """The partner's sync feed (skills.sync.<partner>): the version of its last change and the
+    version the relay has published up to; both None for a partner subscribed to nothing."""
+
     available: bool
     state: str
+    last_version: int | None = None
+    published_version: int | None = None
 
 
 # -- agency -------------------------------------------------------------------------------

@@ -213,6 +213,7 @@ def partner_scorecard(request: Request, partner_id: PARTNER_ID, day: DAY = None)
         reasons = reads.refusal_reasons(conn, partner_id, shown, shown) if shown else []
         controls = reads.control_totals(conn, partner_id, shown, shown) if shown else []
         notices = reads.notices(conn, partner_id, shown, shown, page_size=20) if shown else []
+        feed = reads.feed_state(conn, partner_id)
         context = _partner_context(conn, partner_id)
     today = next((d for d in days if d.business_day == shown), None)
     trend = sorted(days, key=lambda d: d.business_day)
@@ -230,7 +231,7 @@ def partner_scorecard(request: Request, partner_id: PARTNER_ID, day: DAY = None)
     }
     return portal.page(request, "partner/scorecard.html", **context, day=shown, today=today,
                        days=days, reasons=reasons, controls=controls, notices=notices,
-                       charts=charts, feed=reads.feed_state(partner_id),
+                       charts=charts, feed=feed,
                        score_labels={k: gettext(v) for k, v in SCORE_LABELS.items()})
 
 

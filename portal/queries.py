@@ -124,6 +124,13 @@ NOTICES = text(
                 d.reference
        LIMIT :limit OFFSET :offset""")
 
+# The partner's sync feed: the version of its last change and how far the relay published it.
+FEED_STATE = text(
+    """SELECT s.last_version, coalesce(r.relayed_version, 0) AS published_version
+       FROM ops.feed_subscriber s
+       LEFT JOIN ops.feed_relay r ON r.subscriber = s.subscriber
+       WHERE s.subscriber = :partner AND s.slices <> '{}'""")
+
 # -- agency pages -------------------------------------------------------------------------
 
 # Rows of the district the page is for (and its retired predecessors), read as that district's

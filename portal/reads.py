@@ -12,7 +12,7 @@ from sqlalchemy import Connection, TextClause
 from portal import models as m
 from portal import queries as q
 from schemas.errors import FIX_HINTS, REASON_CODES
-from schemas.i18n import current_locale, gettext
+from schemas.i18n import current_locale, gettext, number
 from warehouse.agency import agency_role
 from warehouse.labels import DISCREPANCY_KINDS, SUBSIDY_REASONS, label
 
@@ -138,9 +138,21 @@ def notices(conn: Connection, partner_id: str, first: date, last: date, *,
     return [m.Notice(**row, kind_text=label(DISCREPANCY_KINDS, row["kind"])) for row in rows]
 
 
-def feed_state(partner_id: str) -> m.FeedState:
-    """The partner's change feed (skills.sync.<partner>) does not exist yet."""
-    return m.FeedState(available=False, state=gettext("not available"))
+def feed_state(conn: Connection, partner_id: str) -> m.FeedState:
+    """How far the partner's sync feed is published: the relay's position against the version
+    of the last change the nights wrote for it."""
+    row = conn.execute(q.FEED_STATE, {"partner": partner_id}).mappings().one_or_none()
+    if row is None:
+        return m.FeedState(available=False, state=gettext("not available"))
+    last, published = int(row["last_version"]), int(row["published_version"])
+    if published >= last:
+        state = gettext("up to date at version %(version)s") % {"version": number(last)}
+    else:
+        state = gettext("%(pending)s changes not yet published (version %(published)s of "
+                        "%(last)s)") % {"pending": number(last - published),
+                                        "published": number(published), "last": number(last)}
+    return m.FeedState(available=True, state=state, last_version=last,
+                       published_version=published)
 
 
 # -- agency -------------------------------------------------------------------------------

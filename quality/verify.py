@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m quality.verify",
         description="Compare what partners were acknowledged for with staging, rejects and "
                     "warehouse; print what was lost, duplicated or unexpected.")
-    parser.add_argument("--manifest", type=Path, required=True,
+    parser.add_argument("--manifest", type=Path, default=None,
                         help="the simulator's manifest (JSON)")
     parser.add_argument("--acks", type=Path, default=None,
                         help="producer acknowledgements, one JSON array a line "
@@ -362,7 +362,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--day", type=date.fromisoformat, default=None,
                         help="only the messages appended on this business day (YYYY-MM-DD)")
+    parser.add_argument("--sync", action="store_true",
+                        help="also check every subscriber's sync feed against the outbox (lost, "
+                             "duplicated, out of order, unexpected changes); the broker is "
+                             "reached as the relay is (KAFKA_BOOTSTRAP_SERVERS, SKILLSYNC_KAFKA_*)")
     args = parser.parse_args(argv)
+    if args.manifest is None and not args.sync:
+        parser.error("give --manifest, --sync or both")
+    synced = True
+    if args.sync:
+        from adapters.settings import Settings
+        from quality.sync_check import check_sync, render
+
+        kafka = Settings.load().kafka
+        findings = check_sync(args.database_url, {"bootstrap_servers": kafka.servers,
+                                                  **kafka.kafka_security()})
+        print(render(findings))
+        synced = all(f.ok for f in findings)
+        if args.manifest is None:
+            return 0 if synced else 1
     acks_path = args.acks or args.manifest.with_suffix(".acks.jsonl")
     for what, path in (("--manifest", args.manifest), ("--acks", acks_path)):
         if not path.is_file():
@@ -371,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = orjson.loads(args.manifest.read_bytes())
     report = verify(args.database_url, manifest, read_acks(acks_path), day=args.day)
     print(report.render())
-    return 0 if report.ok else 1
+    return 0 if report.ok and synced else 1
 
 
 if __name__ == "__main__":

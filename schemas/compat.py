@@ -38,13 +38,15 @@ def transitive_incompatibilities(versions: Sequence[Schema]) -> list[str]:
 
 
 def check_shipped() -> dict[str, list[str]]:
-    """Problems per event family across the shipped schema files."""
-    from schemas.schema_files import load_shipped
+    """Problems per event family across the shipped schema files, the sync feed's included
+    (its families are named "sync.<kind>.<operation>")."""
+    from schemas.schema_files import SYNC_SCHEMA_DIR, load_shipped
 
     by_family: dict[str, list[tuple[int, Schema]]] = defaultdict(list)
-    for stem, schema in load_shipped().items():
-        family, _, version = stem.rpartition(".v")
-        by_family[family].append((int(version), schema))
+    for prefix, shipped in (("", load_shipped()), ("sync.", load_shipped(SYNC_SCHEMA_DIR))):
+        for stem, schema in shipped.items():
+            family, _, version = stem.rpartition(".v")
+            by_family[prefix + family].append((int(version), schema))
     return {
         family: transitive_incompatibilities([schema for _, schema in sorted(versions)])
         for family, versions in by_family.items()

@@ -18,7 +18,9 @@ from schemas.examples import example_events
 from schemas.identity import ID_TYPES
 from schemas.pipeline import MAX_EVENT_BYTES
 from schemas.reference import REFERENCE_VERSION
-from schemas.schema_files import load_shipped
+from schemas.schema_files import SYNC_SCHEMA_DIR, load_shipped
+from schemas.sync import SLICES, SYNC_TYPE_PREFIX, VERSION_HEADER
+from schemas.sync_examples import example_sync_events
 
 _WHOLE_STRING = re.compile(r"\^\(\?:(.*)\)\(\?!\\n\)\$")
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "events.md"
@@ -154,11 +156,64 @@ def _type_section(stem: str, schema: Mapping[str, Any], example: Mapping[str, An
     return "\n".join(lines)
 
 
+_SYNC_INTRO = f"""\
+# The sync feed (what flows back)
+
+Every subscriber (a partner whose registry entry lists `feeds`) receives its slice of the
+reconciled picture on its own compacted topic `skills.sync.<subscriber>` (one partition),
+readable only by its own user `sync.<subscriber>`. Slices and the record kinds they carry:
+{chr(10).join(f"- `{name}`: " + ", ".join(f"`{k}`" for k in kinds)
+              for name, kinds in SLICES.items())}
+
+Each change is one Kafka record in CloudEvents' **binary content mode**: the record's key is the
+record key (also `ce_subject`), its value the data (JSON, `content-type: application/json`),
+and every other attribute a header: `ce_specversion`, `ce_id`, `ce_source`
+(`/skillsync/sync/<subscriber>`), `ce_type`, `ce_time`, `ce_subject`, `ce_dataschema` and the
+extension `{VERSION_HEADER}`. Below, each type is shown in its JSON form (headers and value put
+together), which is what the schemas under `schemas/json/sync/` validate.
+
+- `{SYNC_TYPE_PREFIX}<kind>.upserted.v<N>`: the record's whole current state. Apply it by record
+  key (insert or replace).
+- `{SYNC_TYPE_PREFIX}<kind>.deleted.v<N>`: the record left the subscriber's view (withdrawn from
+  its scope, erased, no longer a finding). It has **no value**: in the compacted topic it is a
+  tombstone, so compaction removes the record's earlier states.
+- `changeversion`: the subscriber's change version, strictly increasing along the topic. A
+  change whose version is not above the last one applied is a repeat: drop it.
+- `v<N>` is the contract version; versions of a kind stay transitively compatible (only
+  optional fields are added). A reader meeting a type it does not know stops before applying
+  it.
+- A new mirror reads the topic from the start: the compacted topic is a snapshot of the
+  subscriber's view followed by every later change. Deletes stay on the topic for 30 days: a
+  mirror away longer builds itself anew.
+- Record keys are opaque: the kind, then the record's natural key, separated by spaces.
+"""
+
+
+def _sync_section(stem: str, schema: Mapping[str, Any], example: Mapping[str, Any]) -> str:
+    defs = schema["$defs"]
+    root = defs[schema["$ref"].removeprefix("#/$defs/")]
+    lines = [f"## `{SYNC_TYPE_PREFIX}{stem}`", ""]
+    if "data" in root["properties"]:
+        data = defs[root["properties"]["data"]["$ref"].removeprefix("#/$defs/")]
+        if "description" in data:
+            lines += [" ".join(data["description"].split()), ""]
+        lines += ["| field | type | required | rules |", "|---|---|---|---|"]
+        for path, label, required, rules in _fields(data, defs, "data."):
+            lines.append(f"| `{path}` | {label} | {'yes' if required else 'no'} | {rules} |")
+        lines.append("")
+    else:
+        lines += ["No data: a tombstone whose key (and `subject`) names the record deleted.", ""]
+    example_json = json.dumps(example, indent=2, ensure_ascii=False)
+    lines += ["Example:", "", "```json", example_json, "```", ""]
+    return "\n".join(lines)
+
+
 def render() -> str:
     examples = example_events()
     sections = [_INTRO]
     for stem, schema in load_shipped().items():
         sections.append(_type_section(stem, schema, examples[TYPE_PREFIX + stem]))
+
     sections += ["## Reason codes (refusals)", "", "| code | stage | meaning |", "|---|---|---|"]
     for code, meaning in REASON_CODES.items():
         sections.append(f"| `{code}` | {stage_of(code)} | {meaning} |")
@@ -166,6 +221,10 @@ def render() -> str:
     sections += [f"| `{code}` | {meaning} |" for code, meaning in WARNING_CODES.items()]
     if set(EVENT_TYPES) != {TYPE_PREFIX + stem for stem in load_shipped()}:
         sections += ["", "(schema files and models disagree: run python -m schemas.schema_files)"]
+    sync_examples = example_sync_events()
+    sections += ["", _SYNC_INTRO]
+    for stem, schema in load_shipped(SYNC_SCHEMA_DIR).items():
+        sections.append(_sync_section(stem, schema, sync_examples[SYNC_TYPE_PREFIX + stem]))
     return "\n".join(sections) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""Kafka topic names: one events topic and one rejects topic per partner."""
+"""Kafka topic names: per partner an events and a rejects topic, per subscriber a sync topic."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 EVENTS_TOPIC_PREFIX = "skills.events."
 REJECTS_TOPIC_PREFIX = "skills.rejects."
+SYNC_TOPIC_PREFIX = "skills.sync."
 PARTNER_ID_PATTERN = r"[a-z0-9_-]+"
 EVENTS_TOPIC_PATTERN = rf"^{re.escape(EVENTS_TOPIC_PREFIX)}{PARTNER_ID_PATTERN}$"
 
@@ -25,6 +26,10 @@ def events_topic(partner_id: str) -> str:
 
 def rejects_topic(partner_id: str) -> str:
     return REJECTS_TOPIC_PREFIX + _checked_partner_id(partner_id)
+
+
+def sync_topic(subscriber: str) -> str:
+    return SYNC_TOPIC_PREFIX + _checked_partner_id(subscriber)
 
 
 def partner_of_topic(topic: str) -> str:

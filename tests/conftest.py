@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from infra import airflow as local_airflow
 from infra import postgres as local_postgres
 from infra.kafka import service as local_kafka
 from infra.local import REPO_ROOT, LocalServices
+from schemas.partners import REGISTRY_PATH
 from tests.support.kafka import fresh_topics
 from tests.support.seed import SEED_VARIABLE, Seeded, derived_seed, run_seed
 
@@ -44,6 +46,13 @@ os.environ.update({k: v for k, v in local_airflow.environment(TEST_SERVICES, bas
 # hypothesis) goes under the tests' own folder, never into a developer's demo state.
 os.environ["SKILLSYNC_REPORT_DIR"] = str(TEST_SERVICES.state_dir / "reports")
 os.environ["SKILLSYNC_GX_DIR"] = str(TEST_SERVICES.state_dir / "gx")
+# The shipped registry's partners, subscribed to nothing: a load in a test writes no sync feed
+# changes (and nightly_sync waits for no relay) unless the test names its own subscribers.
+_UNSUBSCRIBED_REGISTRY = TEST_SERVICES.state_dir / "partners-unsubscribed.toml"
+_UNSUBSCRIBED_REGISTRY.parent.mkdir(parents=True, exist_ok=True)
+_UNSUBSCRIBED_REGISTRY.write_text(re.sub(r"(?m)^feeds\s*=.*\n", "", REGISTRY_PATH.read_text(
+    encoding="utf-8")), encoding="utf-8")
+os.environ.setdefault("SKILLSYNC_PARTNERS_REGISTRY", str(_UNSUBSCRIBED_REGISTRY))
 # Hypothesis keeps more than its example database there (a cache of constants, for one).
 set_hypothesis_home_dir(TEST_SERVICES.state_dir / "hypothesis")
 # Folders a test run may write in (besides temporary folders outside the checkout).

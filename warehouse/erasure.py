@@ -24,6 +24,7 @@ from schemas.errors import ConfigurationError
 from schemas.identity import ID_TYPES, IdentifierError, canonical_identity
 from schemas.pseudonym import Pseudonymiser
 from warehouse.load import LOAD_LOCK
+from warehouse.outbox import erasure_changes
 
 DAG_ID = "erase_person"
 # Taken by every nightly load too: a load in flight never writes back what was just erased.
@@ -117,7 +118,9 @@ def erase_person(engine: Engine, *, pseudonyms: Mapping[str, str], id_type: str,
             " SELECT partner_id, event_id, :erasure FROM staging.events"
             " WHERE person = ANY(:persons) ON CONFLICT DO NOTHING"),
             {"persons": persons, "erasure": erasure_id})
-        removed = _remove_rows(conn, persons)
+        # Every subscriber that was sent the person's records is sent their deletion.
+        with erasure_changes(conn, persons, f"erasure-{erasure_id}"):
+            removed = _remove_rows(conn, persons)
         conn.execute(text("UPDATE staging.erasures SET rows_removed = CAST(:removed AS jsonb)"
                           " WHERE erasure_id = :erasure"),
                      {"removed": json.dumps(removed, sort_keys=True), "erasure": erasure_id})
@@ -140,7 +143,7 @@ def _remove_rows(conn: Connection, persons: list[str]) -> dict[str, int]:
         SELECT c.table_schema || '.' || c.table_name FROM information_schema.columns c
         JOIN information_schema.tables t USING (table_schema, table_name)
         WHERE c.column_name = 'person' AND t.table_type = 'BASE TABLE'
-          AND c.table_schema IN ('staging', 'warehouse')
+          AND c.table_schema IN ('staging', 'warehouse', 'ops')
           AND c.table_name <> 'erased_persons'
         ORDER BY c.table_schema = 'staging', 1""")).scalars().all()
     for table in tables:

@@ -38,6 +38,7 @@ def day_figures(engine: Engine, day: date, *, trend_days: int = 14) -> Figures:
                         for r in _rows(conn, "not_eligible", params)}
         trend = _rows(conn, "trend", params)
         accounting = _rows(conn, "accounting", params)
+        feeds = _feeds(conn, params)
         loaded = conn.execute(statement("report/loaded"), params).scalar_one()
     for row in trend:
         row["day"] = row["day"].isoformat()
@@ -62,6 +63,7 @@ def day_figures(engine: Engine, day: date, *, trend_days: int = 14) -> Figures:
         "subsidies": {"eligible_by_level": subsidy_by_level,
                       "not_eligible_by_reason": not_eligible},
         "trend": {"days": trend_days, "series": trend},
+        "feeds": feeds,
     }
 
 
@@ -78,3 +80,15 @@ def _discrepancies(conn: Connection, params: Mapping[str, object]) -> dict[str, 
                           for k, v in sorted(item["detail"].items())}
     return {"by_kind": by_kind, "listed": listed,
             "unlisted": max(0, sum(d["count"] for d in by_kind) - len(listed))}
+
+
+def _feeds(conn: Connection, params: Mapping[str, object]) -> list[dict[str, Any]]:
+    """Per subscriber: its last change version, how far the relay is behind it, when it last
+    published, and the changes the day's loads wrote, by kind and operation."""
+    changes: dict[str, dict[str, int]] = {}
+    for row in _rows(conn, "feed_changes", params):
+        changes.setdefault(row["subscriber"], {})[f"{row['kind']} {row['operation']}s"] = (
+            row["changes"])
+    return [{**feed, "relayed_at": feed["relayed_at"].isoformat() if feed["relayed_at"] else None,
+             "changes": changes.get(feed["subscriber"], {})}
+            for feed in _rows(conn, "feeds", params)]

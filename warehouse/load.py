@@ -9,9 +9,10 @@ from sqlalchemy import Connection, Engine, text
 
 from schemas import reference
 from schemas.errors import ConfigurationError
-from schemas.partners import load_registry
+from schemas.partners import PartnerRegistry, load_registry
 from warehouse import reconcile
 from warehouse.accounting import account_day, record_account, require_balanced
+from warehouse.outbox import publish_changes
 from warehouse.sql import statement
 
 SUBSIDY_SCHEME = "training_subsidy"
@@ -39,14 +40,15 @@ class LoadResult:
     rows: dict[str, int]
 
 
-def load_day(engine: Engine, day: date, run_id: str,
-             rules: ReconcileRules | None = None) -> LoadResult:
+def load_day(engine: Engine, day: date, run_id: str, rules: ReconcileRules | None = None,
+             registry: PartnerRegistry | None = None) -> LoadResult:
     """Load `day`: restate the records of the people its events touch and the partner figures
     of the days it reopens (warehouse.reconcile says which).
 
     Raises UnaccountedEvents, and commits nothing, if any event appended on `day` would be
     neither reflected nor named. All loads share one lock: what two runs restate may overlap,
-    so they take turns.
+    so they take turns. The sync feed's subscribers are `registry`'s (default: the one the
+    settings name).
     """
     rules = rules or ReconcileRules()
     with engine.begin() as conn:
@@ -75,6 +77,8 @@ def load_day(engine: Engine, day: date, run_id: str,
         rows["discrepancy"] = discrepancies + conn.execute(
             statement(reconcile.DAY_DISCREPANCIES), params).rowcount
         rows["partner_scorecard"] = conn.execute(statement(reconcile.SCORECARD), params).rowcount
+        # Each subscriber's changes commit with the facts they describe, or not at all.
+        publish_changes(conn, params["days"], run_id, registry)
         # Every event of the day is reflected or named, or the night does not commit.
         account = account_day(conn, day)
         require_balanced(account)

@@ -11,6 +11,7 @@ from schemas.errors import ConfigurationError
 from warehouse.figures import day_figures
 from warehouse.freshness import IngestProgress, ingest_progress
 from warehouse.load import LoadResult, ReconcileRules, load_day
+from warehouse.relay import FeedState, wait_for_relay
 
 
 def resolve_day(requested: str | None, logical_date: datetime | None) -> date:
@@ -31,6 +32,12 @@ def check_ingest(day: date, settings: Settings | None = None) -> IngestProgress:
     return ingest_progress(settings or Settings.load(), day_window(day)[1])
 
 
+def check_feed(settings: Settings | None = None) -> FeedState:
+    """Whether the relay has published every change the loads wrote to the subscribers' feeds
+    (waiting a little for it first)."""
+    return wait_for_relay(settings or Settings.load())
+
+
 def rules_of(settings: Settings) -> ReconcileRules:
     nightly = settings.nightly
     return ReconcileRules(lookback_days=nightly.lookback_days,
@@ -40,7 +47,7 @@ def rules_of(settings: Settings) -> ReconcileRules:
 def load(day: date, run_id: str, settings: Settings | None = None) -> LoadResult:
     s = settings or Settings.load()
     with scoped_engine(s.database.sqlalchemy) as engine:
-        return load_day(engine, day, run_id, rules_of(s))
+        return load_day(engine, day, run_id, rules_of(s), s.registry.load())
 
 
 def summarise(day: date, settings: Settings | None = None) -> dict[str, object]:

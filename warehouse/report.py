@@ -23,6 +23,7 @@ from schemas.i18n import (
     current_locale,
     gettext,
     locale_name,
+    number,
     use_locale,
 )
 from warehouse.charts import bar_chart, line_chart
@@ -236,6 +237,12 @@ def _page_parts(figures: Figures) -> dict[str, Any]:
             [gettext("not eligible because"), gettext("certificates")],
             [[label(SUBSIDY_REASONS, reason), n]
              for reason, n in sorted(subsidies["not_eligible_by_reason"].items())]),
+        "feed_table": Table(
+            [gettext("subscriber"), gettext("last version"), gettext("not yet published"),
+             gettext("the day's changes")],
+            [[f["subscriber"], f["last_version"], f["lag"],
+              ", ".join(f"{k}: {number(n)}" for k, n in f["changes"].items()) or "-"]
+             for f in figures.get("feeds", [])]),
         "trend_days": len(days),
     }
 

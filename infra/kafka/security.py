@@ -30,7 +30,7 @@ from infra.kafka.tls import Authority, write_private
 from infra.local import LocalServices
 from infra.process import ServiceError
 from schemas.partners import PartnerRegistry
-from schemas.topics import events_topic, rejects_topic
+from schemas.topics import events_topic, rejects_topic, sync_topic
 
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 # Certificate subjects of the two super users; Kafka names a TLS principal by its full DN.
@@ -42,10 +42,16 @@ PIPELINE_PRINCIPAL = "skillsync.pipeline"
 PIPELINE_GROUP_PREFIX = "skillsync-ingest"
 # Partner ids never hold a dot, so no partner principal can be named like the pipeline's.
 PARTNER_PRINCIPAL_PREFIX = "partner."
+# A subscriber reads its sync feed as a user of its own, which may do nothing else.
+SUBSCRIBER_PRINCIPAL_PREFIX = "sync."
 
 
 def partner_principal(partner_id: str) -> str:
     return PARTNER_PRINCIPAL_PREFIX + partner_id
+
+
+def subscriber_principal(subscriber: str) -> str:
+    return SUBSCRIBER_PRINCIPAL_PREFIX + subscriber
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,19 @@ def acl_plan(registry: PartnerRegistry) -> list[Grant]:
     grants = [Grant(PIPELINE_PRINCIPAL, ACLOperation.READ, group, PIPELINE_GROUP_PREFIX,
                     ACLResourcePatternType.PREFIXED)]
     for partner in registry:
+        if partner.feeds:
+            reader, feed = subscriber_principal(partner.partner_id), sync_topic(partner.partner_id)
+            grants += [
+                Grant(reader, ACLOperation.READ, topic, feed),
+                # A follower tracking its offsets at the broker names its group after itself.
+                Grant(reader, ACLOperation.READ, group, f"{reader}.",
+                      ACLResourcePatternType.PREFIXED),
+                # The relay writes the feed, and reads its last record to resume after a crash.
+                Grant(PIPELINE_PRINCIPAL, ACLOperation.WRITE, topic, feed),
+                Grant(PIPELINE_PRINCIPAL, ACLOperation.READ, topic, feed),
+            ]
+        if not partner.allowed_types:
+            continue
         principal = partner_principal(partner.partner_id)
         events, rejects = events_topic(partner.partner_id), rejects_topic(partner.partner_id)
         grants += [
@@ -210,7 +229,9 @@ def acl_plan(registry: PartnerRegistry) -> list[Grant]:
 
 
 def principals(registry: PartnerRegistry) -> list[str]:
-    return [PIPELINE_PRINCIPAL, *(partner_principal(p.partner_id) for p in registry)]
+    return [PIPELINE_PRINCIPAL,
+            *(partner_principal(p.partner_id) for p in registry if p.allowed_types),
+            *(subscriber_principal(p.partner_id) for p in registry if p.feeds)]
 
 
 def load_passwords(cfg: LocalServices) -> dict[str, SecretStr]:
@@ -277,7 +298,8 @@ def provision(cfg: LocalServices, registry: PartnerRegistry) -> Provisioned:
 
 
 def _is_managed(user: str) -> bool:
-    return user == PIPELINE_PRINCIPAL or user.startswith(PARTNER_PRINCIPAL_PREFIX)
+    return user == PIPELINE_PRINCIPAL or user.startswith(
+        (PARTNER_PRINCIPAL_PREFIX, SUBSCRIBER_PRINCIPAL_PREFIX))
 
 
 def _acl_key(acl: ACLFilter) -> tuple[object, ...]:

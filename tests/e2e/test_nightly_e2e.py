@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from consumers.service import IngestService
-from schemas.topics import events_topic
+from schemas.topics import events_topic, sync_topic
 from tests.support.consumers import consumer_settings
 from tests.support.events import encode, enrollment, registry_with
+from tests.support.feed import (
+    drop_topics,
+    feed_registry,
+    relay_settings,
+    topic_records,
+    write_registry,
+)
 from tests.support.kafka import publish
 from tests.support.nightly import SENDER_CLOCK, at_noon_ms, run_moment
+from warehouse.relay import Relay
 
 pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "nightly_sync.py"
@@ -34,9 +43,9 @@ def _warehouse_rows(database_url: str) -> list[tuple]:
             " ORDER BY 1, 2").fetchall()
 
 
-def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
+def test_published_events_reach_the_warehouse_and_the_feeds_once_and_a_rerun_changes_nothing(
         kafka_bootstrap, database_url, new_partners, pseudonymiser, airflow_db, monkeypatch,
-        seeded):
+        seeded, tmp_path):
     partners = new_partners("training_platform", "technician_college",
                             topic_overrides=SENDER_CLOCK)
     today = seeded.today
@@ -56,17 +65,31 @@ def test_published_events_reach_the_warehouse_once_and_a_rerun_changes_nothing(
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("SKILLSYNC_CONSUMER_GROUP", group)
     monkeypatch.setenv("SKILLSYNC_TOPIC_PATTERN", pattern)
+    # The partners subscribe to their outcomes; the relay runs beside the DAG, as in production.
+    monkeypatch.setenv("SKILLSYNC_PARTNERS_REGISTRY", str(write_registry(feed_registry(
+        {pid: (role, "330106") for role, pid in partners.items()}), tmp_path / "partners.toml")))
+    drop_topics(kafka_bootstrap, [sync_topic(pid) for pid in partners.values()])
     dag = _load_dag()
-
-    first = dag.test(logical_date=run_moment(seeded.rng),
-                     run_conf={"business_day": today.isoformat()})
-    after_first = _warehouse_rows(database_url)
-    second = dag.test(logical_date=run_moment(seeded.rng),
-                      run_conf={"business_day": today.isoformat()})
+    stop = threading.Event()
+    relay = threading.Thread(target=Relay(relay_settings(database_url, kafka_bootstrap),
+                                          stop).run, daemon=True)
+    relay.start()
+    try:
+        first = dag.test(logical_date=run_moment(seeded.rng),
+                         run_conf={"business_day": today.isoformat()})
+        after_first = _warehouse_rows(database_url)
+        second = dag.test(logical_date=run_moment(seeded.rng),
+                          run_conf={"business_day": today.isoformat()})
+    finally:
+        stop.set()
+        relay.join(timeout=30)
 
     assert str(first.state) == "success" and str(second.state) == "success"
     assert len(after_first) == published == 300
     assert _warehouse_rows(database_url) == after_first
+    for pid in partners.values():
+        # One outcome per enrollment on each partner's feed, sent once for both runs.
+        assert len(topic_records(kafka_bootstrap, sync_topic(pid))) == 150
 
 
 def test_a_blocking_expectation_stops_the_run_before_the_load(

@@ -18,13 +18,14 @@ from schemas.topics import partner_of_topic
 
 def land_directly(messages: Iterable[OutgoingMessage], database_url: str,
                   registry: PartnerRegistry, pseudonymiser: Pseudonymiser,
-                  batch_size: int = 400) -> None:
+                  batch_size: int = 400, group_id: str = "direct") -> None:
     """Check and land every message as the consumer would, appended at its appended_at_ms.
 
     The broker is left out: what reconciliation sees is staging, and a simulated week lands in
-    a fraction of a second this way. One partition per topic, offsets counted from 0.
+    a fraction of a second this way. One partition per topic, offsets counted from 0; another
+    `group_id` lands the same messages again, as a replay of the topics would.
     """
-    lander = Lander(database_url, group_id="direct")
+    lander = Lander(database_url, group_id=group_id)
     landed: dict[tuple[str, int], Position] = {}
     offsets: dict[tuple[str, int], int] = {}
     batch = Batch()

@@ -55,7 +55,7 @@ def test_dag_file_parses_without_errors_quickly_and_offline(path, dagbag_of, mon
 def test_nightly_sync_is_wired_as_documented(dagbag_of) -> None:
     dag = dagbag_of(DAG_FOLDER / "nightly_sync.py").dags["nightly_sync"]
     assert [t.task_id for t in dag.topological_sort()] == [
-        "wait_for_ingest", "validate", "load", "summarise", "report"]
+        "wait_for_ingest", "validate", "load", "wait_for_feed", "summarise", "report"]
     assert dag.max_active_runs == 1
     assert "business_day" in dag.params
     assert all(t.retries >= 1 for t in dag.tasks)

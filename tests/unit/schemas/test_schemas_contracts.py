@@ -14,7 +14,9 @@ from schemas import compat
 from schemas.docs import DOC_PATH, render
 from schemas.events import EVENT_TYPES
 from schemas.examples import example_events
-from schemas.schema_files import load_shipped, stale_files
+from schemas.schema_files import SYNC_SCHEMA_DIR, load_shipped, stale_files
+from schemas.sync import SYNC_TYPES
+from schemas.sync_examples import example_sync_events
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -111,3 +113,30 @@ def test_docs_generator_prints_to_stdout() -> None:
         [sys.executable, "-m", "schemas.docs"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     assert printed == render()
+
+
+@pytest.mark.parametrize("type_name", sorted(SYNC_TYPES))
+def test_each_sync_example_is_valid_against_its_schema_file(type_name: str) -> None:
+    stem = type_name.removeprefix("org.skillsync.sync.")
+    schema = load_shipped(SYNC_SCHEMA_DIR)[stem]
+    jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.FormatChecker()).validate(
+        example_sync_events()[type_name])
+
+
+def test_sync_contracts_are_checked_for_compatibility_and_breaks_are_caught() -> None:
+    assert "sync.notice.upserted" in compat.check_shipped()
+    v1 = load_shipped(SYNC_SCHEMA_DIR)["certificate.upserted.v1"]
+    v2 = copy.deepcopy(v1)
+    v2["$defs"]["Certificate"]["properties"].pop("number_shared")
+    assert any("number_shared: removed" in p for p in compat.incompatibilities(v1, v2))
+
+
+def test_a_delete_carries_no_data_and_an_upsert_must() -> None:
+    deleted = example_sync_events()["org.skillsync.sync.notice.deleted.v1"]
+    upserted = example_sync_events()["org.skillsync.sync.notice.upserted.v1"]
+    schemas = load_shipped(SYNC_SCHEMA_DIR)
+    assert not jsonschema.Draft202012Validator(schemas["notice.deleted.v1"]).is_valid(
+        {**deleted, "data": upserted["data"]})
+    assert not jsonschema.Draft202012Validator(schemas["notice.upserted.v1"]).is_valid(
+        {k: v for k, v in upserted.items() if k != "data"})

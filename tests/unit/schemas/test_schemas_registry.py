@@ -12,12 +12,19 @@ from schemas import reference
 from schemas.events import FAMILIES
 from schemas.identity import credit_code_is_valid
 from schemas.partners import RegistryError, load_registry
-from schemas.topics import EVENTS_TOPIC_PATTERN, events_topic, partner_of_topic, rejects_topic
+from schemas.topics import (
+    EVENTS_TOPIC_PATTERN,
+    events_topic,
+    partner_of_topic,
+    rejects_topic,
+    sync_topic,
+)
 
 
 def test_topic_names_round_trip() -> None:
     assert events_topic("eval07") == "skills.events.eval07"
     assert rejects_topic("eval07") == "skills.rejects.eval07"
+    assert sync_topic("bj_bureau") == "skills.sync.bj_bureau"
     assert partner_of_topic(events_topic("xh_bureau")) == "xh_bureau"
     assert re.match(EVENTS_TOPIC_PATTERN, events_topic("zjgj"))
     assert not re.match(EVENTS_TOPIC_PATTERN, rejects_topic("zjgj"))
@@ -49,7 +56,7 @@ def test_roles_split_training_from_certification() -> None:
     assert not platform.may_publish("certificate.issued")
     assert evaluator.may_publish("certificate.issued")
     assert not evaluator.may_publish("enrollment.created")
-    assert all(p.may_publish("control.totals") for p in registry)
+    assert all(p.may_publish("control.totals") for p in registry if p.allowed_types)
     assert registry.get("nobody") is None
 
 
@@ -68,6 +75,47 @@ def test_malformed_registry_is_a_configuration_error(tmp_path: Path, body: str) 
     path.write_text(body, encoding="utf-8")
     with pytest.raises(RegistryError):
         load_registry(path)
+
+
+def test_every_party_receives_its_slices_back() -> None:
+    registry = load_registry()
+    office = registry.get("subsidy_office")
+    assert office and office.role == "subsidy_office" and not office.allowed_types
+    assert office.feeds == {"subsidies"}
+    bureau, platform, evaluator = (registry.get(p) for p in ("bj_bureau", "zjgj", "eval01"))
+    assert bureau and bureau.feeds == {"district", "notices", "enrollment_outcomes"}
+    assert platform and platform.feeds == {"notices", "enrollment_outcomes"}
+    assert evaluator and evaluator.feeds == {"notices", "certificate_outcomes"}
+
+
+@pytest.mark.parametrize(
+    ("feeds", "district", "refused"),
+    [
+        ('["gossip"]', '"330106"', "unknown feeds"),
+        ('["district", "subsidies"]', '"330106"', "only one of"),
+        ('["district"]', None, "no district_code"),
+    ],
+)
+def test_a_subscription_the_feed_cannot_serve_is_a_configuration_error(
+        tmp_path: Path, feeds: str, district: str | None, refused: str) -> None:
+    path = tmp_path / "partners.toml"
+    path.write_text('[[partner]]\npartner_id = "a"\nname = "A"\nrole = "district_bureau"\n'
+                    'allowed_types = []\n' + (f"district_code = {district}\n" if district else "")
+                    + f"feeds = {feeds}\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match=refused):
+        load_registry(path)
+
+
+def test_a_partner_may_narrow_its_roles_feeds(tmp_path: Path) -> None:
+    path = tmp_path / "partners.toml"
+    path.write_text('[roles.training_platform]\nallowed_types = []\n'
+                    'feeds = ["notices", "enrollment_outcomes"]\n\n[[partner]]\n'
+                    'partner_id = "a"\nname = "A"\nrole = "training_platform"\n'
+                    'feeds = ["notices"]\n\n[[partner]]\npartner_id = "b"\nname = "B"\n'
+                    'role = "training_platform"\n', encoding="utf-8")
+    registry = load_registry(path)
+    assert registry.get("a").feeds == {"notices"}  # type: ignore[union-attr]
+    assert registry.get("b").feeds == {"notices", "enrollment_outcomes"}  # type: ignore[union-attr]
 
 
 def test_registry_families_exist() -> None:

@@ -10,7 +10,7 @@ from infra.kafka import security
 from infra.kafka.service import server_properties
 from infra.local import LocalServices
 from schemas.partners import load_registry
-from schemas.topics import events_topic, rejects_topic
+from schemas.topics import events_topic, rejects_topic, sync_topic
 
 
 def _topic_grants(principal: str) -> set[tuple[ACLOperation, str]]:
@@ -20,6 +20,9 @@ def _topic_grants(principal: str) -> set[tuple[ACLOperation, str]]:
 
 def test_each_partner_may_write_only_its_events_and_read_only_its_rejects() -> None:
     for partner in load_registry():
+        if not partner.allowed_types:
+            assert _topic_grants(security.partner_principal(partner.partner_id)) == set()
+            continue
         principal = security.partner_principal(partner.partner_id)
         assert _topic_grants(principal) == {
             (ACLOperation.WRITE, events_topic(partner.partner_id)),
@@ -27,11 +30,28 @@ def test_each_partner_may_write_only_its_events_and_read_only_its_rejects() -> N
         }
 
 
-def test_the_pipeline_reads_every_partners_events_and_writes_their_rejects() -> None:
+def test_each_subscriber_may_read_only_its_own_sync_feed_and_group() -> None:
+    subscribers = [p for p in load_registry() if p.feeds]
+    assert {p.role for p in subscribers} >= {"district_bureau", "subsidy_office",
+                                              "training_platform", "evaluation_org"}
+    for partner in subscribers:
+        principal = security.subscriber_principal(partner.partner_id)
+        grants = [g for g in security.acl_plan(load_registry()) if g.principal == principal]
+        assert {(g.operation, g.resource, g.name, g.pattern) for g in grants} == {
+            (ACLOperation.READ, ResourceType.TOPIC, sync_topic(partner.partner_id),
+             ACLResourcePatternType.LITERAL),
+            (ACLOperation.READ, ResourceType.GROUP, f"{principal}.",
+             ACLResourcePatternType.PREFIXED)}
+
+
+def test_the_pipeline_reads_every_partners_events_writes_their_rejects_and_the_feeds() -> None:
     registry = load_registry()
+    publishers = [p for p in registry if p.allowed_types]
+    feeds = {sync_topic(p.partner_id) for p in registry if p.feeds}
     assert _topic_grants(security.PIPELINE_PRINCIPAL) == (
-        {(ACLOperation.READ, events_topic(p.partner_id)) for p in registry}
-        | {(ACLOperation.WRITE, rejects_topic(p.partner_id)) for p in registry})
+        {(ACLOperation.READ, events_topic(p.partner_id)) for p in publishers}
+        | {(ACLOperation.WRITE, rejects_topic(p.partner_id)) for p in publishers}
+        | {(op, t) for t in feeds for op in (ACLOperation.READ, ACLOperation.WRITE)})
 
 
 def test_no_grant_reaches_the_cluster_or_a_topic_by_prefix_or_wildcard() -> None:
