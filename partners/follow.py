@@ -224,6 +224,13 @@ class Follower:
                            max_partition_fetch_bytes=8 * 1024 * 1024)
         partition = TopicPartition(self.topic, 0)
         try:
+            if once and not consumer.partitions_for_topic(self.topic):
+                # The relay makes a subscriber's topic with its first change: none yet, so
+                # there is nothing to catch up on (asking for the end of a missing topic
+                # would only time out).
+                stats.caught_up = True
+                stats.version = position.version if position else 0
+                return stats
             consumer.assign([partition])
             if position is None:
                 consumer.seek_to_beginning(partition)

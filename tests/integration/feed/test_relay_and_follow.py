@@ -167,3 +167,15 @@ def test_a_change_of_an_unknown_contract_version_is_refused_and_not_applied(
                  client_options={"bootstrap_servers": kafka_bootstrap}).run(once=True)
     assert mirror.position(topic) == position
     mirror.close()
+
+
+def test_following_a_feed_whose_topic_the_relay_has_not_made_yet_catches_up_at_once(
+        kafka_bootstrap, seeded, tmp_path):
+    """Once a mirror asked for the end of a subscriber's topic before the relay had published
+    its first change, and the follower died of a timeout after 30 s."""
+    subscriber = seeded.partner_id()
+
+    stats, rows = follow_once(kafka_bootstrap, subscriber, tmp_path / "m.sqlite")
+
+    assert stats.caught_up and stats.version == 0
+    assert rows == {}
