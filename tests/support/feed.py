@@ -10,6 +10,7 @@ import psycopg
 
 from adapters.settings import Settings
 from schemas.partners import Partner, PartnerRegistry, load_registry
+from tests.support.kafka import drop_topics
 
 # Roles of a test city with every kind of subscriber, and where each sits.
 FEED_ROLES = (("training_platform", "330106"), ("training_platform", "330108"),
@@ -63,26 +64,6 @@ def outbox_versions(database_url: str) -> dict[str, list[int]]:
                 "subscriber, version"):
             versions.setdefault(subscriber, []).append(version)
     return versions
-
-
-def drop_topics(bootstrap: str, names: list[str]) -> None:
-    """Delete whichever of the topics exist (a replayed seed names the same subscribers)."""
-    import time
-
-    from adapters.kafka import connect_admin
-
-    admin = connect_admin(bootstrap)
-    try:
-        stale = sorted(set(names) & set(admin.list_topics()))
-        if stale:
-            admin.delete_topics(stale)
-            deadline = time.monotonic() + 60
-            while set(stale) & set(admin.list_topics()):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"topics {stale} still exist a minute after deletion")
-                time.sleep(0.2)
-    finally:
-        admin.close()
 
 
 def relay_settings(database_url: str, bootstrap: str, **feed: Any) -> Settings:

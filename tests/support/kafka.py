@@ -48,11 +48,8 @@ def read_topic(bootstrap: str, topic: str, count: int, *, timeout: float = 30.0)
         consumer.close()
 
 
-def fresh_topics(bootstrap: str, names: Iterable[str],
-                 overrides: dict[str, str] | None = None) -> None:
-    """Create the topics empty (with these configs over the partner topics' own): any left by
-    an earlier run with the same names goes first."""
-    names = sorted(set(names))
+def drop_topics(bootstrap: str, names: Iterable[str]) -> None:
+    """Delete whichever of the topics exist, and wait until they are gone."""
     admin = connect_admin(bootstrap)
     try:
         stale = sorted(set(names) & set(admin.list_topics()))
@@ -66,6 +63,14 @@ def fresh_topics(bootstrap: str, names: Iterable[str],
                 time.sleep(0.2)
     finally:
         admin.close()
+
+
+def fresh_topics(bootstrap: str, names: Iterable[str],
+                 overrides: dict[str, str] | None = None) -> None:
+    """Create the topics empty (with these configs over the partner topics' own): any left by
+    an earlier run with the same names goes first."""
+    names = sorted(set(names))
+    drop_topics(bootstrap, names)
     deadline = time.monotonic() + 60
     while True:
         try:

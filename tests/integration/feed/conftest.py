@@ -13,7 +13,8 @@ from partners.faults import Faults
 from partners.simulate import Simulation, simulate
 from schemas.partners import PartnerRegistry
 from schemas.topics import sync_topic
-from tests.support.feed import FEED_ROLES, drop_topics, feed_registry, write_registry
+from tests.support.feed import FEED_ROLES, feed_registry, write_registry
+from tests.support.kafka import drop_topics
 from tests.support.landing import land_directly
 from tests.support.nightly import appended_days
 
