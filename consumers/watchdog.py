@@ -18,6 +18,8 @@ from consumers import metrics
 from schemas.errors import ServiceUnavailable
 
 log = logging.getLogger("skillsync.consumer")
+# The longest wait between two asks to rejoin: a lost join is found again within a minute.
+REJOIN_WAIT_MAX_S = 60.0
 
 
 class Wedged(Exception):
@@ -79,6 +81,7 @@ class Watchdog:
         self._checked_at = time.monotonic()
         self._missing_member: str | None = None  # seen missing once: a second look decides
         self._rebalancing_since: float | None = None
+        self._rejoin_wait_s = check_every_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,13 +155,18 @@ class Watchdog:
         kafka-python 3.0.12 loses a rejoin triggered by a metadata change (a new topic) when
         the join completes between two polls: it stops heartbeating and never applies the new
         assignment (docs/reliability.md, case 4). Still rebalancing at two checks in a row, the
-        member asks to rejoin; during a rejoin that is merely slow this changes nothing.
+        member asks to rejoin. Asking restarts a join under way, so each further ask waits twice
+        as long: a join merely slower than the checks (a loaded machine) then gets to finish
+        instead of being restarted for ever.
         """
         if not rebalancing:
             self._rebalancing_since = None
+            self._rejoin_wait_s = self._check_every_s
             return
         if self._rebalancing_since is None:
             self._rebalancing_since = now
+            return
+        if now - self._rebalancing_since < self._rejoin_wait_s:
             return
         log.warning("group join not finished by the client, asking it to rejoin",
                     extra={"group": self._group_id,
@@ -166,6 +174,7 @@ class Watchdog:
         metrics.REJOINS_ASKED.inc()
         _request_rejoin(consumer)
         self._rebalancing_since = now
+        self._rejoin_wait_s = min(2 * self._rejoin_wait_s, REJOIN_WAIT_MAX_S)
 
     def _check_listed(self, member_id: str) -> None:
         """Does the group coordinator still list this member? Asked twice before deciding."""
