@@ -93,6 +93,9 @@ class Relay:
         self._producer: KafkaProducer | None = None
         self._topics: set[str] = set()
         self._relayed: dict[str, int] = {}  # known to be on the broker, this connection
+        # Old changes are pruned once the relay has caught up after publishing (and at start),
+        # not on every idle wake-up: each prune reads the outbox, and a load may be writing it.
+        self._prune_due = True
 
     def run(self, *, until_caught_up: bool = False) -> RelayStats:
         backoff = self.settings.feed.backoff_initial_s
@@ -104,8 +107,11 @@ class Relay:
                     for subscriber, last in pending.items():
                         self._publish(subscriber, last)
                     backoff = self.settings.feed.backoff_initial_s
+                    self._prune_due = True
                     continue
-                self._prune()
+                if self._prune_due:
+                    self._prune()
+                    self._prune_due = False
                 if until_caught_up:
                     return self.stats
                 self._wait()

@@ -102,6 +102,25 @@ def test_a_relay_that_died_before_recording_its_progress_sends_nothing_twice(
         assert len(topic_records(kafka_bootstrap, sync_topic(subscriber))) == n
 
 
+def test_changes_relayed_longer_ago_than_the_retention_leave_the_outbox(
+        feed_city, kafka_bootstrap):
+    city = feed_city(events=300, days=2)
+    load_days(city.database_url, city.days[:1], "night")
+    _relay(city.database_url, kafka_bootstrap)
+    with psycopg.connect(city.database_url) as conn:
+        conn.execute("UPDATE ops.feed_outbox SET created_at = created_at - interval '8 days'")
+        first = conn.execute("SELECT count(*) FROM ops.feed_outbox").fetchone()
+    load_days(city.database_url, city.days[1:], "night")
+
+    _relay(city.database_url, kafka_bootstrap, retain_days=7)
+
+    with psycopg.connect(city.database_url) as conn:
+        left = conn.execute("SELECT count(*) FILTER (WHERE created_at < now() - interval"
+                            " '7 days'), count(*) FROM ops.feed_outbox").fetchone()
+    assert first and first[0] > 0
+    assert left and left[0] == 0 and left[1] > 0
+
+
 def _subscriber_with_changes(city) -> str:
     with psycopg.connect(city.database_url) as conn:
         row = conn.execute("SELECT subscriber FROM ops.feed_subscriber"

@@ -111,3 +111,16 @@ def test_verify_names_an_event_the_warehouse_dropped_silently(
     report = judge([], {}, observe(database_url, [partner]))
     assert report.finding("warehouse").lost == (f"('{partner}', 'withdraw-1')",)
     assert not report.ok
+
+
+def test_a_first_night_plans_its_own_checks_on_statistics_of_what_it_wrote(
+        database_url, late_enrollment_withdrawn_after_its_look_back):
+    # The accounting and the feed read the facts the night wrote, in its transaction, where
+    # autovacuum cannot see them; on a never-analysed table the planner's defaults once made
+    # a first big night's accounting run for half an hour.
+    _, day = late_enrollment_withdrawn_after_its_look_back
+    load_days(database_url, [day + timedelta(3)], "nightly")
+
+    assert _rows(database_url, "SELECT relname, reltuples FROM pg_class WHERE relname ="
+                 " ANY(%s) ORDER BY 1", ["fact_enrollment", "partner_scorecard"]) == [
+        ("fact_enrollment", 1.0), ("partner_scorecard", 1.0)]
