@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,7 +22,7 @@ import msgspec
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from schemas.sync import SYNC_TYPES, VERSION_HEADER, decode_data
+from schemas.sync import SYNC_TYPES, VERSION_HEADER, data_decoder
 from schemas.topics import sync_topic
 
 log = logging.getLogger("skillsync.follow")
@@ -47,15 +47,24 @@ class UnknownContract(RuntimeError):
     follower stops before it, having applied nothing of it. Upgrade the kit, then resume."""
 
 
-class Change(NamedTuple):
-    # A tuple, not a frozen dataclass: one is made per change applied, and a frozen
-    # dataclass costs several times as much to construct.
-    offset: int
-    version: int
-    type_name: str
+# A mirror_record row: record key, kind, change version, data (the upsert's JSON text).
+Row = tuple[str, str, int, str]
+
+
+class _Contract(NamedTuple):
+    name: str
     kind: str
-    record_key: str
-    value: bytes | None
+    decode: Callable[[bytes], Any] | None  # validates an upsert's data; None: a delete
+
+
+# Keyed by the type header's bytes, so reading a change decodes no header but its subject.
+_CONTRACTS: dict[bytes, _Contract] = {
+    name.encode(): _Contract(name, t.kind, None if t.operation == "deleted" else
+                             data_decoder(name))
+    for name, t in SYNC_TYPES.items()}
+# Where the relay puts the three attributes a change is applied by (warehouse.relay
+# .message_headers): read there first, with any other order read through a dict.
+_TYPE_AT, _SUBJECT_AT, _VERSION_AT = 3, 5, 6
 
 
 @dataclass
@@ -66,6 +75,18 @@ class FollowStats:
     version: int = 0
     rebuilt: bool = False
     caught_up: bool = False
+
+
+@dataclass
+class Batch:
+    """What a fetched batch does to a mirror: each changed record's final state (its row, or
+    None when deleted), and the mirror's position after the last change read. A change that
+    breaks its contract ends the batch before it, and is `refused`."""
+
+    final: dict[str, Row | None]
+    next_offset: int
+    version: int
+    refused: UnknownContract | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,37 +100,74 @@ def default_mirror_url(subscriber: str) -> str:
     return f"sqlite:///skillsync-mirror-{subscriber}.sqlite"
 
 
-def read_change(offset: int, headers: Iterable[tuple[str, bytes]], value: bytes | None,
-                known: Container[str] = SYNC_TYPES) -> Change:
-    """A change from a record's binary-mode CloudEvent, checked against its contract."""
-    # Only three of the attributes decide what is applied, and only they are decoded (this
-    # runs for every change a mirror applies).
-    attributes = dict(headers)
-    type_raw = attributes.get("ce_type")
-    version_raw = attributes.get(VERSION_HEADER)
-    subject_raw = attributes.get("ce_subject")
-    type_name = type_raw.decode("utf-8", "replace") if type_raw is not None else ""
-    if type_name not in known:
+def read_batch(records: Sequence[Any], after_version: int,
+               stats: FollowStats | None = None) -> Batch:
+    """The changes of consecutive binary-mode CloudEvent records (each with .offset, .headers
+    and .value), checked against their contracts; versions up to `after_version` are repeats."""
+    # This loop runs for every change a mirror applies, and SQLite's insert of what it reads
+    # costs about as much as the loop does: so one pass, writing each row as it is stored.
+    stats = stats if stats is not None else FollowStats()
+    final: dict[str, Row | None] = {}
+    version, next_offset, refused = after_version, records[0].offset if records else 0, None
+    for record in records:
+        headers, value = record.headers or (), record.value
+        try:
+            (type_name, type_raw), (subject_name, subject_raw), (version_name, version_raw) = (
+                headers[_TYPE_AT], headers[_SUBJECT_AT], headers[_VERSION_AT])
+            if (type_name, subject_name, version_name) != ("ce_type", "ce_subject",
+                                                           VERSION_HEADER):
+                raise LookupError
+        except (LookupError, TypeError, ValueError):
+            attributes = dict(headers)
+            type_raw = attributes.get("ce_type")
+            subject_raw, version_raw = attributes.get("ce_subject"), attributes.get(VERSION_HEADER)
+        try:
+            contract = _contract_kept(record.offset, type_raw, subject_raw, version_raw, value)
+        except UnknownContract as exc:
+            refused = exc
+            break
+        next_offset = record.offset + 1
+        change_version = int(version_raw)
+        if change_version <= version:
+            stats.repeats += 1
+            continue
+        version = change_version
+        subject = subject_raw.decode("utf-8", "replace")
+        if value is None:
+            final[subject] = None
+            stats.deletes += 1
+        else:
+            final[subject] = (subject, contract.kind, change_version,
+                              value.decode("utf-8", "replace"))
+            stats.upserts += 1
+    return Batch(final, next_offset, version, refused)
+
+
+def _contract_kept(offset: int, type_raw: bytes | None, subject_raw: bytes | None,
+                   version_raw: bytes | None, value: bytes | None) -> _Contract:
+    """The contract of a change that keeps to it; UnknownContract saying why if it does not."""
+    contract = _CONTRACTS.get(type_raw) if type_raw is not None else None
+    if contract is None:
+        shown = type_raw.decode("utf-8", "replace") if type_raw is not None else ""
         raise UnknownContract(
-            f"{_where(offset, version_raw)} has type {type_name!r}, a contract this kit does not "
+            f"{_where(offset, version_raw)} has type {shown!r}, a contract this kit does not "
             "know; upgrade the kit (python -m partners) and follow again: nothing from this "
             "change on was applied")
     if version_raw is None or subject_raw is None or not version_raw.isdigit():
         raise UnknownContract(f"{_where(offset, version_raw)} lacks a change version or subject")
-    version = int(version_raw)
-    subject = subject_raw.decode("utf-8", "replace")
-    sync_type = SYNC_TYPES[type_name]
-    deleted = sync_type.operation == "deleted"
-    if deleted != (value is None):
-        raise UnknownContract(f"{_where(offset, version_raw)}: a {type_name} must "
-                              f"{'not ' if deleted else ''}carry data")
-    if value is not None:
-        try:
-            decode_data(type_name, value)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise UnknownContract(f"{_where(offset, version_raw)}: data does not match "
-                                  f"{type_name}: {exc}") from None
-    return Change(offset, version, type_name, sync_type.kind, subject, value)
+    if contract.decode is None:
+        if value is not None:
+            raise UnknownContract(f"{_where(offset, version_raw)}: a {contract.name} must not "
+                                  "carry data")
+        return contract
+    if value is None:
+        raise UnknownContract(f"{_where(offset, version_raw)}: a {contract.name} must carry data")
+    try:
+        contract.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise UnknownContract(f"{_where(offset, version_raw)}: data does not match "
+                              f"{contract.name}: {exc}") from None
+    return contract
 
 
 def _where(offset: int, version_raw: bytes | None) -> str:
@@ -147,14 +205,10 @@ class Mirror:
             return None
         return Position(int(row[0]), int(row[1]), datetime.fromisoformat(row[2]))
 
-    def apply(self, topic: str, changes: list[Change], next_offset: int, version: int) -> None:
-        """The batch's final state per record, and the new position, in one transaction."""
-        final: dict[str, Change] = {}
-        for change in changes:
-            final[change.record_key] = change
-        upserts = [(c.record_key, c.kind, c.version, c.value.decode())
-                   for c in final.values() if c.value is not None]
-        deletes = [(c.record_key,) for c in final.values() if c.value is None]
+    def apply(self, topic: str, batch: Batch) -> None:
+        """A batch's records and the mirror's new position, in one transaction."""
+        upserts = [row for row in batch.final.values() if row is not None]
+        deletes = [(key,) for key, row in batch.final.items() if row is None]
         # Statements go to the driver as they are, rows as tuples: SQLAlchemy's per-row
         # parameter processing would cost about as much as SQLite's own insert.
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
@@ -173,7 +227,7 @@ class Mirror:
                 " synced_at) VALUES (:t, 0, :o, :v, :at) ON CONFLICT (topic, kafka_partition)"
                 " DO UPDATE SET next_offset = excluded.next_offset, version = excluded.version,"
                 " synced_at = excluded.synced_at"),
-                {"t": topic, "o": next_offset, "v": version,
+                {"t": topic, "o": batch.next_offset, "v": batch.version,
                  "at": datetime.now(UTC).isoformat()})
 
     def reset(self) -> None:
@@ -274,30 +328,12 @@ class Follower:
         return stats
 
     def _apply(self, records: list[Any], version: int, stats: FollowStats) -> int:
-        changes: list[Change] = []
-        refused: UnknownContract | None = None
-        next_offset = records[0].offset
-        for record in records:
-            try:
-                change = read_change(record.offset, record.headers or (), record.value)
-            except UnknownContract as exc:
-                refused = exc
-                break
-            next_offset = record.offset + 1
-            if change.version <= version:
-                stats.repeats += 1
-                continue
-            version = change.version
-            changes.append(change)
-            if change.value is None:
-                stats.deletes += 1
-            else:
-                stats.upserts += 1
-        if next_offset > records[0].offset:
-            self.mirror.apply(self.topic, changes, next_offset, version)
-        if refused is not None:
-            raise refused
-        return version
+        batch = read_batch(records, version, stats)
+        if batch.next_offset > records[0].offset:
+            self.mirror.apply(self.topic, batch)
+        if batch.refused is not None:
+            raise batch.refused
+        return batch.version
 
 
 def add_command(commands: Any, connection: Any) -> None:

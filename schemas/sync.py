@@ -10,6 +10,7 @@ subscriber's changes: strictly increasing, so a reader drops any repeat by its v
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -291,6 +292,6 @@ def schema_uri(kind: str, operation: str, version: int = 1) -> str:
 _DECODERS = {kind: msgspec.json.Decoder(data, strict=False) for kind, data in KINDS.items()}
 
 
-def decode_data(type_name: str, value: bytes) -> Any:
-    """The data of an upsert, validated against its contract (msgspec.ValidationError if not)."""
-    return _DECODERS[SYNC_TYPES[type_name].kind].decode(value)
+def data_decoder(type_name: str) -> Callable[[bytes], Any]:
+    """What validates an upsert's data against its contract (msgspec.ValidationError if not)."""
+    return _DECODERS[SYNC_TYPES[type_name].kind].decode

@@ -50,6 +50,7 @@ class RelayStats:
     published: dict[str, int] = field(default_factory=dict)
     resumed_from_topic: dict[str, int] = field(default_factory=dict)
     failures: int = 0
+    prunes: int = 0
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class Relay:
             " WHERE o.subscriber = r.subscriber AND o.version <= r.relayed_version"
             " AND o.created_at < now() - make_interval(days => %s)",
             (self.settings.feed.retain_days,))
+        self.stats.prunes += 1
 
     # -- broker ----------------------------------------------------------------------------
 

@@ -18,15 +18,14 @@ _apply = follow.Mirror.apply
 _batches = 0
 
 
-def _hooked_apply(self: follow.Mirror, topic: str, changes: list[follow.Change],
-                  next_offset: int, version: int) -> None:
+def _hooked_apply(self: follow.Mirror, topic: str, batch: follow.Batch) -> None:
     global _batches
     _batches += 1
     point, _, at = os.environ.get("SKILLSYNC_FAULT_CRASH", "").partition(":")
     if point == "mid_apply" and _batches == int(at):
         # Dies at COMMIT: the batch's writes are in the open transaction, never committed.
         event.listen(self.engine, "commit", lambda *_: os.kill(os.getpid(), signal.SIGKILL))
-    _apply(self, topic, changes, next_offset, version)
+    _apply(self, topic, batch)
 
 
 follow.Mirror.apply = _hooked_apply  # type: ignore[method-assign]
