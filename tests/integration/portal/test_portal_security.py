@@ -135,13 +135,15 @@ def test_cookies_are_httponly_samesite_and_secure_only_over_tls(
                                           serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
     settings = portal_settings(portal_week, tls_certfile=cert, tls_keyfile=private)
-    with serving(settings, ssl_certfile=str(cert), ssl_keyfile=str(private)) as live:
-        client = _client(live, verify=False)
+    # Each client is closed before its server stops: a TLS connection left open holds the
+    # server's shutdown until the fixture's 30 s join gives up on it.
+    with (serving(settings, ssl_certfile=str(cert), ssl_keyfile=str(private)) as live,
+          _client(live, verify=False) as client):
         flags = client.get("/login").headers["set-cookie"].lower()
     assert live.url.startswith("https://")
     assert {"httponly", "samesite=strict", "secure"} <= {f.strip() for f in flags.split(";")}
-    with serving(portal_settings(portal_week)) as plain:
-        flags = _client(plain).get("/login").headers["set-cookie"].lower()
+    with serving(portal_settings(portal_week)) as plain, _client(plain) as client:
+        flags = client.get("/login").headers["set-cookie"].lower()
     assert "httponly" in flags and "samesite=strict" in flags and "secure" not in flags
 
 
