@@ -145,7 +145,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Kill every node. A test's cluster is thrown away, and waiting for a controlled
-        shutdown cost 20 s: the last node's waits for a quorum that has already gone."""
+        shutdown cost 20 s: the last node's shutdown waits for a quorum already gone."""
         for node in self.nodes:
             terminate(node.pid_file, grace=0)
 
