@@ -139,3 +139,20 @@ def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 3,
         return missing
     finally:
         admin.close()
+
+
+def drop_topics(bootstrap: str, names: Iterable[str], **client_options: Any) -> None:
+    """Delete whichever of the topics exist, and wait until they are gone."""
+    admin = connect_admin(bootstrap, **client_options)
+    try:
+        stale = sorted(set(names) & set(admin.list_topics()))
+        if stale:
+            admin.delete_topics(stale)
+            # Deletion finishes in the background; a topic is gone once no listing names it.
+            deadline = time.monotonic() + 60
+            while set(stale) & set(admin.list_topics()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics {stale} still exist a minute after deletion")
+                time.sleep(0.2)
+    finally:
+        admin.close()

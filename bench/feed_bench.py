@@ -42,7 +42,12 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.database import scoped_engine
-from adapters.kafka import EVENTS_MAX_MESSAGE_BYTES, SYNC_TOPIC_CONFIG, ensure_topics
+from adapters.kafka import (
+    EVENTS_MAX_MESSAGE_BYTES,
+    SYNC_TOPIC_CONFIG,
+    drop_topics,
+    ensure_topics,
+)
 from adapters.settings import DatabaseSettings, FeedSettings, KafkaSettings, Settings
 from bench.support import drop_database, scratch_database
 from infra.local import REPO_ROOT, LocalServices
@@ -241,13 +246,7 @@ def night(events: int, seed: int, folder: Path) -> dict[str, float]:
     url, name = scratch_database(SERVER, "feednight")
     subscribers = [s.subscriber for s in subscriptions()]
     topics = [sync_topic(s) for s in subscribers]
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    stale = [t for t in topics if t in set(admin.list_topics())]
-    if stale:
-        admin.delete_topics(stale)
-        while set(stale) & set(admin.list_topics()):
-            time.sleep(0.5)
-    admin.close()
+    drop_topics(BOOTSTRAP, topics)
     # The topics of an earlier night are there when a night's load ends.
     ensure_topics(BOOTSTRAP, topics, partitions=1)
     env = {**os.environ, "SKILLSYNC_DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,

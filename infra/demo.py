@@ -50,9 +50,8 @@ def reset_local_data(cfg: LocalServices) -> None:
     import os
 
     import psycopg
-    from kafka.admin import KafkaAdminClient
 
-    from adapters.kafka import ensure_topics
+    from adapters.kafka import connect_admin, drop_topics, ensure_topics
     from infra.stack import ensure_sync_topics, partner_topics
     from warehouse.migrate import upgrade
 
@@ -64,18 +63,13 @@ def reset_local_data(cfg: LocalServices) -> None:
         conn.execute("DROP DATABASE IF EXISTS skillsync WITH (FORCE)")
         conn.execute("CREATE DATABASE skillsync")
     upgrade(cfg.database_url())
-    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap)
+    admin = connect_admin(cfg.kafka_bootstrap)
     try:
-        existing = set(admin.list_topics())
-        doomed = [t for t in existing
-                  if t.startswith(("skills.events.", "skills.rejects.", "skills.sync."))]
-        if doomed:
-            admin.delete_topics(doomed)
-        deadline = time.monotonic() + 60
-        while set(admin.list_topics()) & set(doomed) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        existing = admin.list_topics()
     finally:
         admin.close()
+    drop_topics(cfg.kafka_bootstrap, [t for t in existing if t.startswith(
+        ("skills.events.", "skills.rejects.", "skills.sync."))])
     # A deleted topic's name can be briefly unavailable; creating retries until it is free.
     deadline = time.monotonic() + 60
     while True:

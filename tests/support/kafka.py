@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from adapters.kafka import connect_admin, ensure_topics
+from adapters.kafka import drop_topics, ensure_topics
 
 
 def publish(bootstrap: str, topic: str, values: Iterable[bytes], *,
@@ -46,23 +46,6 @@ def read_topic(bootstrap: str, topic: str, count: int, *, timeout: float = 30.0)
         return records
     finally:
         consumer.close()
-
-
-def drop_topics(bootstrap: str, names: Iterable[str]) -> None:
-    """Delete whichever of the topics exist, and wait until they are gone."""
-    admin = connect_admin(bootstrap)
-    try:
-        stale = sorted(set(names) & set(admin.list_topics()))
-        if stale:
-            admin.delete_topics(stale)
-            # Deletion finishes in the background; a topic is gone once no listing names it.
-            deadline = time.monotonic() + 60
-            while set(stale) & set(admin.list_topics()):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"topics {stale} still exist a minute after deletion")
-                time.sleep(0.2)
-    finally:
-        admin.close()
 
 
 def fresh_topics(bootstrap: str, names: Iterable[str],

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,8 +14,20 @@ from pathlib import Path
 import pytest
 
 # The week the warehouse tests reconcile: the report shows the same faulty partners.
-from tests.integration.warehouse.conftest import SimulatedWeek, simulated_week  # noqa: F401
+from tests.integration.warehouse.conftest import (  # noqa: F401
+    FAULTS,
+    SimulatedWeek,
+    simulated_week,
+)
 from tests.support.nightly import load_days
+
+# Three times the warehouse week's injected cases: the report's tests need one day with
+# refusals, duplicates and at least two kinds of finding, and with the warehouse week's
+# counts (a dozen refusals and a dozen findings over seven days) one seed in many had none.
+REPORT_FAULTS = replace(
+    FAULTS, malformed=9, schema_violations=9, bad_checksums=6, foreign_source=6,
+    forbidden_types=6, missing=9, cross_platform_enrollments=12, shared_certificate_numbers=6,
+    double_subsidy_claims=9)
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class LoadedWeek:
 
 @pytest.fixture
 def loaded_week(simulated_week: Callable[..., SimulatedWeek]) -> LoadedWeek:  # noqa: F811
-    week = simulated_week(events=900)
+    week = simulated_week(events=900, faults=REPORT_FAULTS)
     load_days(week.database_url, week.days, "report")
     return LoadedWeek(week.database_url, week.days)
 
