@@ -134,9 +134,10 @@ def test_the_relay_prunes_when_it_has_caught_up_not_at_every_idle_wake_up(
     thread = threading.Thread(target=relay.run, daemon=True)
     thread.start()
     try:
-        for night, day in enumerate(city.days, start=1):
+        for night in (1, 2):
             if night > 1:
-                load_days(city.database_url, [day], "night")
+                # One more change, as a load writes it: a seed's second day may change nothing.
+                _append_change(city.database_url)
             deadline = time.monotonic() + 120
             while relay.stats.prunes < night and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -146,6 +147,18 @@ def test_the_relay_prunes_when_it_has_caught_up_not_at_every_idle_wake_up(
         relay.stop.set()
         thread.join(timeout=60)
     assert not thread.is_alive() and relay.stats.failures == 0
+
+
+def _append_change(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "UPDATE ops.feed_subscriber SET last_version = last_version + 1 WHERE subscriber ="
+            " (SELECT subscriber FROM ops.feed_subscriber ORDER BY last_version DESC,"
+            " subscriber LIMIT 1) RETURNING subscriber, last_version").fetchone()
+        assert row, "the first night registered no subscriber"
+        conn.execute(
+            "INSERT INTO ops.feed_outbox (subscriber, version, operation, kind, record_key,"
+            " run_id) VALUES (%s, %s, 'delete', 'notice', 'notice appended', 'test')", row)
 
 
 def _subscriber_with_changes(city) -> str:
